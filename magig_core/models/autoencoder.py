@@ -59,7 +59,7 @@ class DiffusersAutoencoder(nn.Module):
             decoded = self.model.decode(latents, force_not_quantize=True).sample
         else:
             decoded = self.model.decode(latents).sample
-        return (decoded.float() + 1) / 2
+        return (decoded + 1) / 2
 
     def train(self, mode: bool = True) -> DiffusersAutoencoder:
         return super().train(False)

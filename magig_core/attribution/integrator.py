@@ -1,0 +1,69 @@
+"""Left-point Riemann integration while a path is walked: memory does not grow with the step count.
+
+A = sum_k grad F(p_k) * (p_{k+1} - p_k). Points arrive in order; each point's gradient is held only
+until the next point is known. Path probabilities are kept for every point (two floats per image); path
+images only at the few indices the caller asked to see.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def frame_positions(num_points: int, num_frames: int) -> torch.Tensor:
+    """Evenly spaced path indices from the first to the last point (both included)."""
+    if num_frames <= 0:
+        return torch.zeros(0, dtype=torch.long)
+    if num_frames == 1:
+        return torch.tensor([num_points - 1])
+    return torch.linspace(0, num_points - 1, num_frames).round().long().unique()
+
+
+class PathIntegrator:
+    def __init__(self, num_points: int, num_frames: int, to_unit_range) -> None:
+        self.num_points = num_points
+        self.frame_indices = frame_positions(num_points, num_frames)
+        self._wanted = set(self.frame_indices.tolist())
+        self._to_unit_range = to_unit_range
+        self._attribution: torch.Tensor | None = None
+        self._previous: tuple[torch.Tensor, torch.Tensor | None] | None = None
+        self._probs: list[torch.Tensor] = []
+        self._frames: list[torch.Tensor] = []
+        self.nonfinite_gradients = 0
+
+    @property
+    def points_seen(self) -> int:
+        return len(self._probs)
+
+    def add(self, image: torch.Tensor, prob: torch.Tensor, grad: torch.Tensor | None) -> None:
+        """Record the next path point; ``grad`` may be None only for the last point."""
+        image = image.detach()
+        if self._previous is not None:
+            previous_image, previous_grad = self._previous
+            contribution = previous_grad * (image - previous_image)
+            self._attribution = contribution if self._attribution is None else self._attribution + contribution
+        if grad is not None:
+            grad = self._guard(grad.detach())
+        if len(self._probs) in self._wanted:
+            self._frames.append(self._to_unit_range(image))
+        self._probs.append(prob.detach())
+        self._previous = (image, grad)
+
+    def _guard(self, grad: torch.Tensor) -> torch.Tensor:
+        """A non-finite gradient (e.g. a NaN from a degenerate network) contributes nothing, and is counted."""
+        finite = torch.isfinite(grad)
+        if bool(finite.all()):
+            return grad
+        self.nonfinite_gradients += int((~finite).sum())
+        return torch.where(finite, grad, torch.zeros_like(grad))
+
+    def attribution(self) -> torch.Tensor:
+        if self._attribution is None or self.points_seen != self.num_points:
+            raise RuntimeError(f"path incomplete: {self.points_seen} of {self.num_points} points recorded")
+        return self._attribution
+
+    def path_probs(self) -> torch.Tensor:
+        return torch.stack(self._probs, dim=1)
+
+    def frames(self) -> torch.Tensor | None:
+        return torch.stack(self._frames, dim=1) if self._frames else None
