@@ -50,10 +50,11 @@ def guided_path(
             integrator.add(image, prob, pixel_grad)
             if guide:
                 target = total_l1 * (1 - (k + 1) / divisor)
-                coords = guided_move(
-                    coords, flat_end, latent_grad.reshape(rows, -1), target,
-                    fraction=fraction, interpolation=interpolation,
-                )
+                with ctx.phase("guided_rule"):
+                    coords = guided_move(
+                        coords, flat_end, latent_grad.reshape(rows, -1), target,
+                        fraction=fraction, interpolation=interpolation,
+                    )
             ctx.report(k + 1, steps - 1)
         integrator.add(ctx.inputs, ctx.input_probs, None)
     return integrator
