@@ -1,0 +1,298 @@
+"""``evaluate``: the paper's faithfulness tables (DiffID / Insertion / Deletion) on local data or the demo world.
+
+Writes per-image records (JSON lines), summary.json, summary.csv and table.md into --out. Rerunning with
+the same settings resumes where it stopped. Under ``torchrun --nproc-per-node N`` the images are sharded
+over the processes and rank 0 merges the results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from magig_core.data import datasets
+from magig_core.data.datasets import DatasetError, ImageSet
+from magig_core.evaluation import distributed
+from magig_core.evaluation.plan import (
+    Job,
+    PlanError,
+    build_jobs,
+    parse_methods,
+    parse_per_method,
+    require_autoencoders,
+)
+from magig_core.evaluation.records import RecordWriter, rank_file, read_records, write_merged
+from magig_core.evaluation.runner import RunSettings, run_jobs
+from magig_core.evaluation.summary import summarize_job, write_summary
+from magig_core.metrics.faithfulness import IMPUTATIONS, PAPER_RATIOS
+from magig_core.metrics.perceptual import LPIPS_NETS, LpipsUnavailableError, load_frame_distance
+from magig_core.models.errors import WeightsUnavailableError
+
+DATASETS = ("imagefolder", "imagenet", "pet", "flowers", "csv")
+DEMO_DEFAULT_LIMIT = 60
+
+
+def build_parser(parser: argparse.ArgumentParser) -> None:
+    data = parser.add_argument_group("data")
+    data.add_argument("--data", required=True, help="image folder, or 'demo' for the bundled demo world")
+    data.add_argument("--dataset", choices=DATASETS, default="imagefolder",
+                      help="layout of --data: imagefolder (one sub-folder per class), imagenet (ILSVRC2012 val "
+                           "in ImageFolder layout), pet (Oxford-IIIT Pet, the paper's 5%% held-out split), "
+                           "flowers (torchvision's Flowers102 layout, val split), csv (with --labels)")
+    data.add_argument("--labels", type=Path, help="CSV with columns path,label (for --dataset csv)")
+    data.add_argument("--order", choices=("sorted", "paper"), default="sorted",
+                      help="image order for imagefolder/imagenet: sorted (default) or paper (the seeded "
+                           "shuffle the ImageNet table was drawn from)")
+    data.add_argument("--limit", type=int, help="evaluate only the first N images of the order "
+                                                 f"(paper: 500; demo default {DEMO_DEFAULT_LIMIT})")
+    data.add_argument("--image-size", type=int, help="resize side (default: the classifier's input size)")
+
+    models = parser.add_argument_group("models and methods")
+    models.add_argument("--classifier", help="classifier name(s), comma-separated (default for demo: demo-shapes)")
+    models.add_argument("--classifier-weights", help="local weights: PATH, or name=PATH,... per classifier")
+    models.add_argument("--methods", default="ig,gig,ma-gig", help="comma-separated methods (default ig,gig,ma-gig)")
+    models.add_argument("--autoencoder", help="autoencoder for eig/mig/ma-gig: NAME, or method=NAME,... "
+                                              "(default for demo: demo-shapes)")
+    models.add_argument("--autoencoder-weights", help="local autoencoder weights folder/file (all autoencoders)")
+    models.add_argument("--steps", help="path points: N, or method=N,... (defaults: 200; IG2 201)")
+    models.add_argument("--fraction", help="guided fraction: F, or gig=0.1,ma-gig=0.05 (the defaults)")
+    models.add_argument("--interpolation", help="lerp or slerp (eig, ma-gig): VALUE or method=VALUE,...")
+    models.add_argument("--objective", choices=("prob", "logit"), default="prob")
+    models.add_argument("--ig2-references", type=int, default=100,
+                        help="IG2 reference bank: the first N images of the order (paper: 100)")
+
+    metric = parser.add_argument_group("metric")
+    metric.add_argument("--imputation", choices=IMPUTATIONS, default="mean")
+    metric.add_argument("--ratios", help="comma-separated ratios (default 0.1,...,0.9)")
+    metric.add_argument("--path-distance-images", type=int, default=0,
+                        help="LPIPS-to-input curve over the path for the first N images (paper: 100; 0 = off)")
+    metric.add_argument("--lpips-net", choices=LPIPS_NETS, default="alex")
+    metric.add_argument("--lpips-required", action="store_true",
+                        help="fail instead of falling back to pixel RMSE when LPIPS weights are missing")
+
+    run = parser.add_argument_group("run")
+    run.add_argument("--out", type=Path, required=True, help="output folder (reused to resume)")
+    run.add_argument("--batch-size", type=int, default=1, help="images explained together (default 1)")
+    run.add_argument("--metric-batch-size", type=int, default=64, help="perturbed images per forward pass")
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    run.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _fail(message: str) -> int:
+    print(f"evaluate: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _parse_ratios(text: str | None) -> tuple[float, ...]:
+    if text is None:
+        return PAPER_RATIOS
+    try:
+        ratios = tuple(float(r) for r in text.split(",") if r.strip())
+    except ValueError as err:
+        raise PlanError(f"--ratios {text!r}: give numbers in [0,1] separated by commas") from err
+    if not ratios or any(not 0 <= r <= 1 for r in ratios):
+        raise PlanError(f"--ratios {text!r}: give numbers in [0,1] separated by commas")
+    return ratios
+
+
+def _per_name(text: str | None, names: list[str], option: str) -> dict[str, str]:
+    """``PATH`` for every name, or ``name=PATH,...``."""
+    if not text:
+        return {}
+    if "=" not in text:
+        return dict.fromkeys(names, text)
+    pairs = dict(part.split("=", 1) for part in text.split(",") if part.strip())
+    unknown = set(pairs) - set(names)
+    if unknown:
+        raise PlanError(f"{option} names {sorted(unknown)}, which are not among {names}")
+    return pairs
+
+
+def _image_set(args: argparse.Namespace, size: int) -> ImageSet:
+    if args.data == "demo":
+        from magig_core.data.demo import demo_set
+
+        return demo_set(args.limit or DEMO_DEFAULT_LIMIT, size=size)
+    if args.dataset == "imagefolder":
+        image_set = datasets.image_folder(args.data, size=size, order=args.order)
+    elif args.dataset == "imagenet":
+        image_set = datasets.imagenet_val(args.data, size=size, order=args.order)
+    elif args.dataset == "pet":
+        image_set = datasets.oxford_pet(args.data, size=size)
+    elif args.dataset == "flowers":
+        image_set = datasets.flowers102(args.data, size=size)
+    else:
+        if args.labels is None:
+            raise DatasetError("--dataset csv needs --labels FILE.csv (columns path,label)")
+        image_set = datasets.labels_csv(args.data, args.labels, size=size)
+    if len(image_set) == 0:
+        raise DatasetError(f"no images found under {args.data}")
+    return image_set.head(args.limit)
+
+
+def _versions() -> dict[str, str]:
+    import numpy
+    import torchvision
+
+    import magig_core
+
+    found = {"python": platform.python_version(), "torch": torch.__version__,
+             "torchvision": torchvision.__version__, "numpy": numpy.__version__,
+             "magig_core": getattr(magig_core, "__version__", "unknown"), "platform": platform.platform()}
+    try:
+        from importlib.metadata import version
+
+        found["lpips"] = version("lpips")
+    except Exception:  # the package's metadata may be absent in a source checkout
+        found["lpips"] = "unknown"
+    return found
+
+
+class _Models:
+    """Loads each classifier/autoencoder once, on this rank's device."""
+
+    def __init__(self, args: argparse.Namespace, device: torch.device, clf_weights: dict[str, str]) -> None:
+        from magig_core.models import load_autoencoder, load_classifier
+
+        self._load_classifier, self._load_autoencoder = load_classifier, load_autoencoder
+        self.args, self.device, self.clf_weights = args, device, clf_weights
+        self._cache: dict[tuple[str, str], Any] = {}
+
+    def classifier(self, name: str):
+        key = ("classifier", name)
+        if key not in self._cache:
+            self._cache[key] = self._load_classifier(name, weights=self.clf_weights.get(name), device=self.device)
+        return self._cache[key]
+
+    def autoencoder(self, name: str | None):
+        if name is None:
+            return None
+        key = ("autoencoder", name)
+        if key not in self._cache:
+            self._cache[key] = self._load_autoencoder(name, weights=self.args.autoencoder_weights, device=self.device)
+        return self._cache[key]
+
+    def __call__(self, job: Job):
+        return self.classifier(job.classifier), self.autoencoder(job.autoencoder)
+
+
+def _check_classes(image_set: ImageSet, name: str, classifier: Any) -> None:
+    count = getattr(classifier, "num_classes", None)
+    if count is not None and count != len(image_set.class_names):
+        raise PlanError(
+            f"{image_set.name} has {len(image_set.class_names)} classes but {name} predicts {count}; pick the "
+            "classifier trained on this dataset (e.g. resnet18-pet, vgg16-flowers) or the full ImageNet val tree"
+        )
+
+
+def run(args: argparse.Namespace) -> int:
+    group = distributed.start(args.device)
+    try:
+        return _run(args, group)
+    except (PlanError, DatasetError, LpipsUnavailableError, WeightsUnavailableError, FileNotFoundError) as err:
+        return _fail(str(err))
+    finally:
+        distributed.stop(group)
+
+
+def _run(args: argparse.Namespace, group: distributed.ProcessGroup) -> int:
+    started = time.perf_counter()
+    for option in ("limit", "batch_size", "metric_batch_size"):
+        value = getattr(args, option)
+        if value is not None and value < 1:
+            raise PlanError(f"--{option.replace('_', '-')} must be at least 1")
+    demo = args.data == "demo"
+    classifiers = [c.strip() for c in (args.classifier or ("demo-shapes" if demo else "")).split(",") if c.strip()]
+    if not classifiers:
+        raise PlanError("name a classifier with --classifier (e.g. resnet18, resnet18-pet, demo-shapes)")
+    methods = parse_methods(args.methods)
+    ratios = _parse_ratios(args.ratios)
+    autoencoders = parse_per_method(args.autoencoder or ("demo-shapes" if demo else None), "autoencoder", methods)
+    require_autoencoders(methods, autoencoders)
+    per_method = {
+        "steps": parse_per_method(args.steps, "steps", methods, int),
+        "fractions": parse_per_method(args.fraction, "fraction", methods, float),
+        "interpolations": parse_per_method(args.interpolation, "interpolation", methods),
+    }
+    device = group.device(args.device)
+    models = _Models(args, device, _per_name(args.classifier_weights, classifiers, "--classifier-weights"))
+
+    first = models.classifier(classifiers[0])
+    size = args.image_size or int(getattr(first, "input_size", (datasets.PAPER_IMAGE_SIZE,))[0])
+    image_set = _image_set(args, size)
+    for name in classifiers:
+        _check_classes(image_set, name, models.classifier(name))
+
+    common = {"objective": args.objective, "seed": args.seed, "imputation": args.imputation, "ratios": list(ratios),
+              "image_size": size, "dataset": image_set.name,
+              "order": args.order if args.dataset in ("imagefolder", "imagenet") and not demo else "preset"}
+    if "ig2" in methods:
+        common["ig2_references"] = args.ig2_references
+    distance = None
+    if args.path_distance_images > 0:
+        distance = load_frame_distance(args.lpips_net, on_missing="raise" if args.lpips_required else "fallback",
+                                       device=device)
+        common["path_distance"] = {"images": args.path_distance_images, "distance": distance.name}
+        if distance.reason and group.is_main:
+            print(f"evaluate: note: {distance.reason}", file=sys.stderr)
+    jobs = build_jobs(classifiers, methods, common=common, autoencoders=autoencoders, **per_method)
+    references = None
+    if "ig2" in methods:
+        bank = range(min(args.ig2_references, len(image_set)))
+        references = torch.stack([image_set.load(i) for i in bank]).to(device)
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    done = set(read_records(args.out))
+    settings = RunSettings(
+        batch_size=args.batch_size, metric_batch_size=args.metric_batch_size, ratios=ratios,
+        imputation=args.imputation, objective=args.objective, seed=args.seed,
+        distance_images=args.path_distance_images, progress=not args.no_progress and group.is_main,
+    )
+    written = run_jobs(image_set, jobs, models, settings, done, RecordWriter(rank_file(args.out, group.rank)),
+                       group, device, references=references, distance=distance)
+    written = group.total(written, device)
+    if group.is_main:
+        _finish(args, image_set, jobs, ratios, written, time.perf_counter() - started, group, distance)
+    group.barrier()
+    return 0
+
+
+def _finish(args, image_set: ImageSet, jobs: list[Job], ratios, written: int, seconds: float, group,
+            distance) -> None:
+    records = read_records(args.out)
+    wanted = {item.image_id for item in image_set.items}
+    hashes = {job.hash for job in jobs}
+    write_merged(args.out, records.values())
+    results = []
+    for job in jobs:
+        mine = [r for (image_id, h), r in records.items() if h == job.hash and image_id in wanted]
+        results.append(summarize_job(job, sorted(mine, key=lambda r: r["index"])))
+    missing = len(wanted) * len(hashes) - sum(r["images"] for r in results)
+    summary = {
+        "dataset": image_set.name,
+        "data": str(args.data),
+        "images": len(image_set),
+        "ratios": list(ratios),
+        "results": results,
+        "command": sys.argv,
+        "arguments": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "versions": _versions(),
+        "world_size": group.world_size,
+        "records_written_this_run": written,
+        "seconds_this_run": seconds,
+        "missing_records": missing,
+        "path_distance": None if distance is None else {"name": distance.name, "reason": distance.reason},
+        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    paths = write_summary(args.out, summary)
+    print(paths["markdown"].read_text())
+    print(f"wrote {json.dumps({k: str(v) for k, v in paths.items()})} ({written} new records, {seconds:.1f} s)")

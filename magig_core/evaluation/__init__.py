@@ -1,0 +1,1 @@
+"""The ``evaluate`` command's machinery: job plan, batch loop, records, summaries, process sharding."""

@@ -1,0 +1,39 @@
+"""The model zoo: classifiers and autoencoders by name, cached, with clear errors when weights are missing."""
+
+from magig_core.models.autoencoder import Autoencoder, DiffusersAutoencoder
+from magig_core.models.autoencoders import load_autoencoder
+from magig_core.models.cache import clear_model_cache, set_cache_size
+from magig_core.models.classifier import ImageClassifier
+from magig_core.models.classifiers import load_classifier
+from magig_core.models.devices import default_device
+from magig_core.models.errors import WeightsUnavailableError
+from magig_core.models.mar import convert_mar_state_dict
+from magig_core.models.registry import (
+    AUTOENCODERS,
+    CLASSIFIERS,
+    ModelInfo,
+    cpu_seconds_per_step,
+    list_autoencoders,
+    list_classifiers,
+    model_info,
+)
+
+__all__ = [
+    "AUTOENCODERS",
+    "CLASSIFIERS",
+    "Autoencoder",
+    "DiffusersAutoencoder",
+    "ImageClassifier",
+    "ModelInfo",
+    "WeightsUnavailableError",
+    "clear_model_cache",
+    "convert_mar_state_dict",
+    "cpu_seconds_per_step",
+    "default_device",
+    "list_autoencoders",
+    "list_classifiers",
+    "load_autoencoder",
+    "load_classifier",
+    "model_info",
+    "set_cache_size",
+]

@@ -1,0 +1,145 @@
+"""Without cached weights and without network, loading fails within seconds and says what to do.
+
+The network is blocked at the socket level, so a test can never reach the Hub or download.pytorch.org
+even on a connected machine.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from pathlib import Path
+
+import huggingface_hub
+import pytest
+
+from magig_core.models import (
+    WeightsUnavailableError,
+    clear_model_cache,
+    downloads,
+    load_autoencoder,
+    load_classifier,
+)
+
+FAST_S = 5.0
+
+
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
+    """Every outgoing connection fails; returns the attempted addresses."""
+    attempts: list[tuple] = []
+
+    def refuse(address, *args, **kwargs):
+        attempts.append(address)
+        raise OSError("network blocked in tests")
+
+    def unresolvable(host, *args, **kwargs):
+        attempts.append((host,))
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", unresolvable)
+    monkeypatch.setattr(socket.socket, "connect", lambda self, address: refuse(address))
+    downloads.forget_probe_results()
+    yield attempts
+    downloads.forget_probe_results()
+
+
+@pytest.fixture
+def empty_caches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    hub = tmp_path / "hf-hub"
+    hub.mkdir()
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(hub))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    clear_model_cache()
+    return tmp_path
+
+
+@pytest.fixture
+def online_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+
+
+def assert_sd2_message(error: WeightsUnavailableError) -> None:
+    message = str(error)
+    assert "'sd2'" in message
+    assert "stabilityai/stable-diffusion-2-1" in message and "vae" in message
+    assert "hf download stabilityai/stable-diffusion-2-1 --include 'vae/*'" in message
+    assert "HF_HOME" in message and "weights=" in message
+
+
+def test_sd2_with_hf_hub_offline_fails_at_once(empty_caches, no_network, monkeypatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    start = time.monotonic()
+    with pytest.raises(WeightsUnavailableError) as caught:
+        load_autoencoder("sd2", device="cpu")
+    assert time.monotonic() - start < FAST_S
+    assert_sd2_message(caught.value)
+    assert "HF_HUB_OFFLINE=1" in str(caught.value)
+    assert no_network == []  # offline mode never even probes
+
+
+def test_sd2_without_network_fails_fast_after_one_probe(empty_caches, no_network, online_mode) -> None:
+    start = time.monotonic()
+    with pytest.raises(WeightsUnavailableError) as caught:
+        load_autoencoder("sd2", device="cpu")
+    assert time.monotonic() - start < FAST_S
+    assert_sd2_message(caught.value)
+    assert "huggingface.co:443 cannot be reached" in str(caught.value)
+    assert no_network  # the probe ran and was refused
+
+
+def test_mar_default_source_names_the_hub_file(empty_caches, no_network, monkeypatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(WeightsUnavailableError, match=r"hf download jadechoghari/mar kl16\.safetensors"):
+        load_autoencoder("mar", device="cpu")
+
+
+@pytest.mark.parametrize("offline", [True, False])
+def test_torchvision_weights_without_cache_fail_fast(offline, empty_caches, no_network, monkeypatch) -> None:
+    if offline:
+        monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    else:
+        monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+        monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    start = time.monotonic()
+    with pytest.raises(WeightsUnavailableError) as caught:
+        load_classifier("resnet18", device="cpu")
+    assert time.monotonic() - start < FAST_S
+    message = str(caught.value)
+    assert "'resnet18'" in message
+    assert "https://download.pytorch.org/models/resnet18-f37072fd.pth" in message
+    assert str(empty_caches / "torch" / "hub" / "checkpoints") in message
+    assert "TORCH_HOME" in message and "weights='/path/to/resnet18-f37072fd.pth'" in message
+    assert ("HF_HUB_OFFLINE=1" in message) == offline
+
+
+def test_missing_local_file_is_reported_with_the_same_error(tmp_path: Path) -> None:
+    with pytest.raises(WeightsUnavailableError, match="does not exist"):
+        load_classifier("resnet18", weights=tmp_path / "absent.pth", device="cpu")
+    with pytest.raises(WeightsUnavailableError, match=r"no diffusers config\.json"):
+        load_autoencoder("sd1", weights=tmp_path, device="cpu")
+
+
+def test_probe_never_waits_longer_than_its_timeout(monkeypatch) -> None:
+    def hang(*args, **kwargs):
+        time.sleep(5)
+        raise OSError("too late")
+
+    monkeypatch.setattr(socket, "create_connection", hang)
+    downloads.forget_probe_results()
+    start = time.monotonic()
+    assert downloads.host_reachable("https://example.invalid", timeout=0.3) is False
+    assert time.monotonic() - start < 1.5
+    downloads.forget_probe_results()
+
+
+def test_probe_goes_through_a_configured_proxy(monkeypatch) -> None:
+    monkeypatch.setenv("https_proxy", "http://proxy.internal:3128")
+    monkeypatch.setenv("no_proxy", "")
+    assert downloads._probe_target("https://huggingface.co") == ("proxy.internal", 3128)
+    monkeypatch.delenv("https_proxy")
+    monkeypatch.delenv("HTTPS_PROXY", raising=False)
+    assert downloads._probe_target("https://huggingface.co") == ("huggingface.co", 443)
