@@ -143,3 +143,25 @@ def test_probe_goes_through_a_configured_proxy(monkeypatch) -> None:
     monkeypatch.delenv("https_proxy")
     monkeypatch.delenv("HTTPS_PROXY", raising=False)
     assert downloads._probe_target("https://huggingface.co") == ("huggingface.co", 443)
+
+
+def test_weights_status_names_what_is_missing_without_loading(tmp_path, monkeypatch):
+    from magig_core.models.availability import weights_status
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    import huggingface_hub.constants as hub_constants
+
+    monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    assert weights_status("demo-shapes", "classifier") is None
+    assert weights_status("demo-shapes", "autoencoder") is None
+    assert "hf download stabilityai/stable-diffusion-2-1" in weights_status("sd2", "autoencoder")
+    assert "resnet18-f37072fd.pth" in weights_status("resnet18", "classifier")
+    assert "no public download" in weights_status("vgg16-pet", "classifier")
+    snapshot = tmp_path / "hub" / "models--madebyollin--taesd"
+    (snapshot / "refs").mkdir(parents=True)
+    (snapshot / "refs" / "main").write_text("abc123")
+    (snapshot / "snapshots" / "abc123").mkdir(parents=True)
+    (snapshot / "snapshots" / "abc123" / "config.json").write_text("{}")
+    assert weights_status("taesd", "autoencoder") is None  # cached: available offline

@@ -8,6 +8,7 @@ no normalization of its own and is used as it is (mean 0, std 1).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
@@ -22,10 +23,19 @@ class NormalizedModel:
     mean: torch.Tensor  # [1,C,1,1]
     std: torch.Tensor  # [1,C,1,1]
     representation_module: nn.Module | None
+    autocast_dtype: torch.dtype | None = None  # reduced-precision network passes (bf16/fp16)
+
+    def autocast(self):
+        """Networks run in reduced precision if asked; the path geometry always stays in full precision."""
+        if self.autocast_dtype is None:
+            return nullcontext()
+        return torch.autocast(device_type=self.mean.device.type, dtype=self.autocast_dtype)
 
     def forward(self, normalized: torch.Tensor) -> torch.Tensor:
         forward_normalized = getattr(self.module, "forward_normalized", None)
-        return forward_normalized(normalized) if forward_normalized is not None else self.module(normalized)
+        with self.autocast():
+            logits = forward_normalized(normalized) if forward_normalized is not None else self.module(normalized)
+        return logits.to(normalized.dtype)
 
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
         return (images - self.mean) / self.std
@@ -42,7 +52,9 @@ def model_device(module: nn.Module, fallback: torch.device) -> torch.device:
     return fallback
 
 
-def wrap_classifier(classifier: nn.Module, *, device: torch.device, dtype: torch.dtype) -> NormalizedModel:
+def wrap_classifier(
+    classifier: nn.Module, *, device: torch.device, dtype: torch.dtype, autocast_dtype: torch.dtype | None = None
+) -> NormalizedModel:
     """Read the normalization a zoo classifier carries, or take a plain module as already normalized."""
     has_normalization = hasattr(classifier, "forward_normalized") and hasattr(classifier, "mean")
     if has_normalization:
@@ -52,7 +64,7 @@ def wrap_classifier(classifier: nn.Module, *, device: torch.device, dtype: torch
         mean = torch.zeros(1, 1, 1, 1, device=device, dtype=dtype)
         std = torch.ones(1, 1, 1, 1, device=device, dtype=dtype)
     representation = getattr(classifier, "representation_module", None)
-    return NormalizedModel(classifier, mean, std, representation)
+    return NormalizedModel(classifier, mean, std, representation, autocast_dtype)
 
 
 def last_linear_layer(module: nn.Module) -> nn.Module | None:

@@ -39,4 +39,6 @@ class LatentSpace:
         return self.autoencoder.encode(images).to(self.dtype)
 
     def decode(self, coords: torch.Tensor) -> torch.Tensor:
-        return self.model.normalize(self.autoencoder.decode(coords).to(self.dtype))
+        with self.model.autocast():
+            decoded = self.autoencoder.decode(coords)
+        return self.model.normalize(decoded.to(self.dtype))

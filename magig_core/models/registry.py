@@ -50,6 +50,8 @@ _ARCHITECTURES = {
     "inception": ("GoogLeNet (Inception v1)", "GoogLeNet_Weights.IMAGENET1K_V1", 0.35),
 }
 
+TORCHVISION_WEIGHTS: dict[str, str] = {arch: weights for arch, (_, weights, _) in _ARCHITECTURES.items()}
+
 
 def _classifier_entries() -> dict[str, ModelInfo]:
     entries: dict[str, ModelInfo] = {}

@@ -1,0 +1,104 @@
+"""Turn a run's results into what a viewer shows: captioned maps, frames at a path position, plots, a table.
+
+Front ends (the Gradio app, notebooks, report scripts) call these so that they all show the same pictures
+and numbers; nothing here touches a model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from magig_core.explorer.runner import MethodResult, RunContext
+from magig_core.viz import Curve, heatmap, maps_figure, overlay, path_figure, robust_max, saliency
+
+MAP_STYLES = ("heatmap", "overlay")
+MAP_SCALES = ("per method", "shared")  # per method: each map to its own 99.5th percentile
+Captioned = tuple[np.ndarray, str]
+
+METRIC_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("diffid_soft", "DiffID (soft)"),
+    ("insertion_soft", "Insertion (soft)"),
+    ("deletion_soft", "Deletion (soft)"),
+    ("completeness_residual", "Completeness residual"),
+    ("confidence_auc", "Confidence AUC"),
+    ("distance_auc", "{distance} AUC"),
+    ("seconds", "Seconds"),
+)
+
+
+def map_scales(results: Sequence[MethodResult], scale: str) -> list[float]:
+    """The colour-scale maximum of every map: one shared value, or each map's own."""
+    maps = [saliency(r.attributions) for r in results]
+    if scale == "shared":
+        return [robust_max(maps)] * len(maps)
+    return [robust_max([m]) for m in maps]
+
+
+def method_maps(context: RunContext, results: Sequence[MethodResult], *, style: str = "heatmap",
+                scale: str = "per method") -> list[Captioned]:
+    """One uint8 picture per method with a caption carrying its run time and completeness residual."""
+    pictures = []
+    for result, vmax in zip(results, map_scales(results, scale), strict=True):
+        sal = saliency(result.attributions)
+        image = overlay(context.image, sal, vmax) if style == "overlay" else heatmap(sal, vmax)
+        residual = result.metrics["completeness_residual"]
+        pictures.append((image, f"{result.label} · {result.seconds:.1f} s · residual {residual:.3g}"))
+    return pictures
+
+
+def frames_at(context: RunContext, results: Sequence[MethodResult], t: float) -> list[Captioned]:
+    """Each path method's path image nearest to position t, captioned with its target probability."""
+    pictures = []
+    for result in results:
+        index = result.frame_at(t)
+        if index is None:
+            continue
+        caption = (f"{result.label} · t={result.frame_t[index]:.2f} · "
+                   f"p({context.target_name})={result.frame_probs[index]:.2f}")
+        pictures.append((result.frames[index], caption))
+    return pictures
+
+
+def path_methods(results: Sequence[MethodResult]) -> list[MethodResult]:
+    """The methods whose path images can be scrubbed."""
+    return [r for r in results if r.frame_t is not None]
+
+
+def confidence_figure(context: RunContext, results: Sequence[MethodResult], marker: float | None = None) -> Figure:
+    curves = [Curve(r.method, r.label, r.path_t, r.path_probs, r.metrics["confidence_auc"])
+              for r in results if len(r.path_t) > 1]  # AGI has probabilities along its path but no frames
+    return path_figure(curves, title=f"Confidence in '{context.target_name}' along the path",
+                       ylabel=f"p({context.target_name})", ylim=(0, 1.02), marker=marker)
+
+
+def distance_label(context: RunContext) -> str:
+    return "LPIPS" if context.distance_name.startswith("lpips") else "Pixel RMSE"
+
+
+def distance_figure(context: RunContext, results: Sequence[MethodResult], marker: float | None = None) -> Figure:
+    label = distance_label(context)
+    curves = [Curve(r.method, r.label, r.frame_t, r.distances, r.metrics["distance_auc"])
+              for r in path_methods(results) if r.distances is not None]
+    note = f"LPIPS unavailable: {context.distance_note}." if context.distance_note else None
+    return path_figure(curves, title=f"{label} distance to the input", ylabel=f"{label} to input",
+                       marker=marker, note=note, auc_better="lower")
+
+
+def metrics_table(context: RunContext, results: Sequence[MethodResult]) -> tuple[list[str], list[list]]:
+    """Headers and one row per method; faithfulness scores are the soft, single-image variant."""
+    headers = ["Method"] + [title.format(distance=distance_label(context)) for _, title in METRIC_COLUMNS]
+    rows = [[r.label] + [_rounded(r.metrics[key]) for key, _ in METRIC_COLUMNS] for r in results]
+    return headers, rows
+
+
+def export_figure(context: RunContext, results: Sequence[MethodResult]) -> Figure:
+    """Input and all maps on the shared colour scale with a colour bar, for slides and papers."""
+    maps = [saliency(r.attributions) for r in results]
+    return maps_figure(context.image, maps, [r.label for r in results], robust_max(maps))
+
+
+def _rounded(value: float) -> float | None:
+    return None if np.isnan(value) else round(float(value), 4)

@@ -1,0 +1,94 @@
+"""Everything a run produced, as files a user can keep: attributions (npz), PNG maps, a JSON report."""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+from collections.abc import Sequence
+from dataclasses import asdict
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from magig_core.explorer.render import export_figure
+from magig_core.explorer.runner import MethodResult, RunContext
+from magig_core.explorer.settings import RunSettings
+from magig_core.viz import heatmap, robust_max, saliency
+
+
+def build_report(settings: RunSettings, context: RunContext, results: Sequence[MethodResult], *,
+                 device: str, image_notes: Sequence[str] = ()) -> dict[str, Any]:
+    """Settings, the explained class, the top predictions and every method's numbers, JSON-ready."""
+    return {
+        "settings": asdict(settings),
+        "device": device,
+        "target": {"index": context.target, "name": context.target_name},
+        "predictions": [asdict(p) for p in context.predictions],
+        "path_distance": {"name": context.distance_name, "fallback_reason": context.distance_note},
+        "faithfulness_note": "DiffID/Insertion/Deletion are the soft (confidence) variant on this single image.",
+        "image_notes": list(image_notes),
+        "methods": {
+            r.method: {
+                "metrics": {k: _json_number(v) for k, v in r.metrics.items()},
+                "config": _jsonable(r.config),
+            }
+            for r in results
+        },
+        "versions": _versions(),
+    }
+
+
+def write_downloads(report: dict[str, Any], context: RunContext, results: Sequence[MethodResult],
+                    folder: Path) -> list[Path]:
+    """Write report.json, attributions.npz, maps.png and one heatmap PNG per method into ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / "report.json", folder / "attributions.npz", folder / "maps.png"]
+    paths[0].write_text(json.dumps(report, indent=2))
+    arrays: dict[str, np.ndarray] = {"input": context.image, "target": np.array(context.target)}
+    for r in results:
+        key = r.method.replace("-", "_")
+        arrays[f"{key}_attributions"] = r.attributions
+        arrays[f"{key}_path_probs"] = r.path_probs
+    np.savez_compressed(paths[1], **arrays)
+    export_figure(context, results).savefig(paths[2])
+    vmax = robust_max([saliency(r.attributions) for r in results])
+    for r in results:
+        path = folder / f"map_{r.method}.png"
+        Image.fromarray(heatmap(saliency(r.attributions), vmax)).save(path)
+        paths.append(path)
+    return paths
+
+
+def _json_number(value: float) -> float | None:
+    return None if math.isnan(value) or math.isinf(value) else float(value)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, torch.Tensor):
+        return value.tolist()
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    if isinstance(value, float):
+        return _json_number(value)
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    return str(value)
+
+
+def _versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for package in ("magig-explorer", "torch", "gradio"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions

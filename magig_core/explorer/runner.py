@@ -1,0 +1,222 @@
+"""Explain one image with several methods and hand back each method's result as soon as it is ready.
+
+Results are plain numpy (picklable, device-free), so they can cross a process boundary (ZeroGPU workers),
+sit in a cache, and be drawn by any front end. A module-level lock serializes the model work: the shared
+classifier and autoencoder are not re-entrant, and callers outside a web queue (scripts, cached examples)
+must not interleave with queued runs.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from magig_core.attribution.api import explain
+from magig_core.attribution.result import Explanation
+from magig_core.explorer.settings import METHOD_LABELS, PATHLESS_METHODS, RunSettings
+from magig_core.metrics import (
+    completeness,
+    confidence_curve,
+    distance_curve,
+    faithfulness,
+    path_positions,
+)
+from magig_core.metrics.perceptual import FrameDistance
+from magig_core.viz import to_uint8
+
+MODEL_LOCK = threading.Lock()
+TOP_K = 5
+
+
+class RunCancelled(RuntimeError):
+    """Raised from the engine's progress callback to stop a run that the user cancelled."""
+
+
+@dataclass
+class Prediction:
+    index: int
+    name: str
+    probability: float
+
+
+@dataclass
+class RunContext:
+    """What every method of one run shares: the input as the classifier sees it and the class explained."""
+
+    image: np.ndarray  # uint8 [H,W,3], resized input
+    target: int
+    target_name: str
+    predictions: list[Prediction]  # top-k on the input
+    distance_name: str  # "lpips-alex-v0.1" or the fallback's name
+    distance_note: str | None  # why a fallback distance is used, if it is
+
+
+@dataclass
+class MethodResult:
+    """One method's attributions and diagnostics, all numpy on the CPU."""
+
+    method: str
+    attributions: np.ndarray  # float32 [3,H,W], per element of the normalized input
+    path_t: np.ndarray  # [N] normalized path positions
+    path_probs: np.ndarray  # [N] target probability along the path
+    frames: np.ndarray | None  # uint8 [F,H,W,3] path images (clamped for display)
+    frame_t: np.ndarray | None  # [F]
+    frame_probs: np.ndarray | None  # [F]
+    distances: np.ndarray | None  # [F] distance of each frame to the input
+    metrics: dict[str, float]
+    seconds: float
+    config: dict
+
+    @property
+    def label(self) -> str:
+        return METHOD_LABELS.get(self.method, self.method)
+
+    def frame_at(self, t: float) -> int | None:
+        """Index of the frame nearest to path position t, or None for a method without a path."""
+        if self.frame_t is None or not len(self.frame_t):
+            return None
+        return int(np.abs(self.frame_t - t).argmin())
+
+
+def class_name(classifier: nn.Module, index: int) -> str:
+    names = getattr(classifier, "class_names", None)
+    return names[index] if names is not None and 0 <= index < len(names) else f"class {index}"
+
+
+@torch.no_grad()
+def top_predictions(classifier: nn.Module, image01: torch.Tensor, k: int = TOP_K) -> list[Prediction]:
+    """The classifier's k most probable classes for one [1,3,H,W] image."""
+    device = next(classifier.parameters()).device
+    with MODEL_LOCK:
+        probs = classifier(image01.to(device)).softmax(-1)[0].double().cpu()
+    values, indices = probs.topk(min(k, probs.numel()))
+    return [Prediction(int(i), class_name(classifier, int(i)), float(v)) for v, i in zip(values, indices,
+                                                                                          strict=True)]
+
+
+def prepare(image01: torch.Tensor, classifier: nn.Module, settings: RunSettings,
+            distance: FrameDistance) -> RunContext:
+    """Predict, fix the target class (top-1 unless one was chosen) and describe the path distance."""
+    predictions = top_predictions(classifier, image01)
+    target = predictions[0].index if settings.target is None else settings.target
+    return RunContext(
+        image=to_uint8(image01[0]),
+        target=target,
+        target_name=class_name(classifier, target),
+        predictions=predictions,
+        distance_name=distance.name,
+        distance_note=distance.reason,
+    )
+
+
+def run_methods(
+    image01: torch.Tensor,
+    classifier: nn.Module,
+    autoencoder: nn.Module | None,
+    settings: RunSettings,
+    context: RunContext,
+    distance: FrameDistance,
+    *,
+    references: torch.Tensor | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+    on_progress: Callable[[float, str], None] | None = None,
+) -> Iterator[MethodResult]:
+    """Yield one ``MethodResult`` per method in ``settings.methods`` order; raise ``RunCancelled`` on stop."""
+    count = len(settings.methods)
+    for position, method in enumerate(settings.methods):
+        label = METHOD_LABELS.get(method, method)
+
+        def callback(done: int, total: int, position: int = position, label: str = label) -> None:
+            if should_stop():
+                raise RunCancelled(f"Cancelled during {label}.")
+            if on_progress is not None:
+                on_progress((position + done / max(total, 1)) / count, f"{label}: step {done}/{total}")
+
+        if should_stop():
+            raise RunCancelled(f"Cancelled before {label}.")
+        if on_progress is not None:
+            on_progress(position / count, f"{label}: starting")
+        yield run_method(method, image01, classifier, autoencoder, settings, context, distance,
+                         references=references, callback=callback)
+
+
+def run_method(
+    method: str,
+    image01: torch.Tensor,
+    classifier: nn.Module,
+    autoencoder: nn.Module | None,
+    settings: RunSettings,
+    context: RunContext,
+    distance: FrameDistance,
+    *,
+    references: torch.Tensor | None = None,
+    callback: Callable[[int, int], None] | None = None,
+) -> MethodResult:
+    """Explain with one method and score it: soft faithfulness, completeness, path curves."""
+    device = next(classifier.parameters()).device
+    image01 = image01.to(device)
+    wants_path = method not in PATHLESS_METHODS
+    with MODEL_LOCK:
+        start = time.perf_counter()
+        result = explain(
+            image01, classifier, method,
+            autoencoder=autoencoder,
+            targets=[context.target],
+            steps=settings.steps,
+            fraction=settings.fraction if method == "ma-gig" else None,  # GIG keeps its paper default
+            interpolation=settings.interpolation,
+            objective=settings.objective,
+            frames=settings.num_frames if wants_path else 0,
+            references=references.to(device) if references is not None and method == "ig2" else None,
+            precision=settings.precision,
+            seed=settings.seed,
+            callback=callback,
+        )
+        seconds = time.perf_counter() - start
+        scores = faithfulness(classifier, image01, result.attributions.float(), result.targets)
+        frames01 = result.frames
+        distances = (distance_curve(frames01.float(), image01, distance, frame_indices=result.frame_indices,
+                                    num_points=result.num_path_points)
+                     if frames01 is not None and frames01.shape[1] else None)
+    return _method_result(method, result, scores, distances, seconds)
+
+
+def _method_result(method, result: Explanation, scores, distances, seconds: float) -> MethodResult:
+    """Numbers for the table; path-only ones (AUCs along the path) are NaN for a method without a path."""
+    confidence = confidence_curve(result)
+    pathless = method in PATHLESS_METHODS
+    residual = completeness(result)
+    insertion = float(scores.insertion_soft[0].double().mean())
+    deletion = float(scores.deletion_soft[0].double().mean())
+    metrics = {
+        "diffid_soft": insertion - deletion,
+        "insertion_soft": insertion,
+        "deletion_soft": deletion,
+        "completeness_residual": float(residual.absolute[0]),
+        "completeness_relative": float(residual.relative[0]),
+        "confidence_auc": float("nan") if pathless else float(confidence.auc[0]),
+        "distance_auc": float(distances.auc[0]) if distances is not None else float("nan"),
+        "seconds": seconds,
+    }
+    has_frames = result.frames is not None and result.frames.shape[1] > 0
+    frame_t = path_positions(result.num_path_points, result.frame_indices).numpy() if has_frames else None
+    return MethodResult(
+        method=method,
+        attributions=result.attributions[0].detach().float().cpu().numpy(),
+        path_t=confidence.t.numpy(),
+        path_probs=confidence.values[0].numpy(),
+        frames=np.stack([to_uint8(f) for f in result.frames[0]]) if has_frames else None,
+        frame_t=frame_t,
+        frame_probs=result.frame_probs[0].detach().double().cpu().numpy() if has_frames else None,
+        distances=distances.values[0].numpy() if distances is not None else None,
+        metrics=metrics,
+        seconds=seconds,
+        config=dict(result.config),
+    )
+

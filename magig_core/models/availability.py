@@ -1,0 +1,66 @@
+"""Can a named model be loaded here, without loading it? For menus that must say so at start-up.
+
+Cached weights count as available; missing ones count as available only if they can still be
+downloaded (not offline, host reachable within the zoo's short probe). Nothing is loaded or downloaded.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from magig_core.models.downloads import hub_remedies, require_network
+from magig_core.models.errors import WeightsUnavailableError
+from magig_core.models.registry import AUTOENCODERS, CLASSIFIERS, TORCHVISION_WEIGHTS
+
+HUB_URL = "https://huggingface.co"
+
+
+def weights_status(name: str, kind: Literal["classifier", "autoencoder"]) -> str | None:
+    """None when ``name`` can be loaded here (cached or downloadable); otherwise why it cannot."""
+    if name == "demo-shapes":
+        return _demo_status()
+    try:
+        if kind == "classifier":
+            _check_classifier(name)
+        else:
+            _check_autoencoder(name)
+    except WeightsUnavailableError as error:
+        return str(error)
+    return None
+
+
+def _demo_status() -> str | None:
+    from magig_core.demo.models import CARD_FILE, DEFAULT_WEIGHTS_DIR
+
+    card = DEFAULT_WEIGHTS_DIR / CARD_FILE
+    return None if card.is_file() else f"the bundled demo weights are missing ({card}); run `python -m magig_core demo-train`"
+
+
+def _check_classifier(name: str) -> None:
+    from torchvision.models import get_weight
+
+    from magig_core.models.downloads import torchvision_checkpoint_dir
+
+    if name in CLASSIFIERS and name not in TORCHVISION_WEIGHTS:
+        raise WeightsUnavailableError(
+            name, CLASSIFIERS[name].source, "this fine-tuned checkpoint has no public download.",
+            [f"load it in Python with load_classifier({name!r}, weights='/path/to/<arch>_best.pt')"],
+        )
+    if name not in TORCHVISION_WEIGHTS:
+        return  # any other torchvision model: its loader says what is missing
+    url = get_weight(TORCHVISION_WEIGHTS[name]).url
+    if not (torchvision_checkpoint_dir() / url.rsplit("/", 1)[-1]).is_file():
+        require_network(name, url, url, [f"pre-download {url} into {torchvision_checkpoint_dir()}"])
+
+
+def _check_autoencoder(name: str) -> None:
+    from huggingface_hub import try_to_load_from_cache
+
+    info = AUTOENCODERS.get(name)
+    if info is None or info.repo_id is None:
+        return
+    filename = "/".join(part for part in (info.subfolder, info.filename or "config.json") if part)
+    if isinstance(try_to_load_from_cache(info.repo_id, filename), str):
+        return
+    remedies = hub_remedies(info.repo_id, filename=info.filename, subfolder=info.subfolder)
+    require_network(name, info.source, HUB_URL, remedies)

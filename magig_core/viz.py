@@ -1,0 +1,127 @@
+"""Pictures of attributions and paths: heatmaps, overlays and matplotlib figures.
+
+Everything returns uint8 arrays or ``matplotlib.figure.Figure`` objects built with the object-oriented API
+(pyplot is global state and not thread-safe, and a web server draws figures from many threads).
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import matplotlib
+
+matplotlib.use("Agg")
+import numpy as np
+import torch
+from matplotlib import colormaps
+from matplotlib.colors import Normalize
+from matplotlib.figure import Figure
+
+# One colour per method everywhere (maps' captions, curves): MA-GIG and GIG get the strongest contrast.
+METHOD_COLORS: dict[str, str] = {
+    "ma-gig": "#d62728",
+    "gig": "#1f77b4",
+    "eig": "#2ca02c",
+    "mig": "#9467bd",
+    "ig": "#ff7f0e",
+    "ig2": "#8c564b",
+    "agi": "#e377c2",
+    "gi": "#7f7f7f",
+}
+DEFAULT_CMAP = "inferno"
+SCALE_PERCENTILE = 99.5  # clip the brightest 0.5 % so a few extreme elements do not wash out the map
+
+
+def saliency(attributions: torch.Tensor | np.ndarray) -> np.ndarray:
+    """[H,W] magnitude map from [3,H,W] attributions: sum of |A| over colour channels."""
+    values = attributions.detach().cpu().numpy() if isinstance(attributions, torch.Tensor) else attributions
+    return np.abs(np.asarray(values, dtype=np.float64)).sum(axis=0)
+
+
+def robust_max(maps: Sequence[np.ndarray], percentile: float = SCALE_PERCENTILE) -> float:
+    """One colour-scale maximum for several maps, so equal colours mean equal attribution everywhere."""
+    peaks = [float(np.percentile(m, percentile)) for m in maps if m.size]
+    peak = max(peaks, default=0.0)
+    return peak if peak > 0 else 1.0
+
+
+def heatmap(saliency_map: np.ndarray, vmax: float, cmap: str = DEFAULT_CMAP) -> np.ndarray:
+    """uint8 [H,W,3] colour image of a saliency map on the fixed scale [0, vmax]."""
+    normalized = np.clip(saliency_map / vmax, 0.0, 1.0)
+    rgba = colormaps[cmap](normalized)
+    return (rgba[..., :3] * 255 + 0.5).astype(np.uint8)
+
+
+def overlay(image: np.ndarray, saliency_map: np.ndarray, vmax: float, cmap: str = DEFAULT_CMAP,
+            strength: float = 0.85) -> np.ndarray:
+    """Heat blended over a dimmed input: colour only where attribution is high, the photo elsewhere."""
+    weight = strength * np.clip(saliency_map / vmax, 0.0, 1.0)[..., None]
+    base = image.astype(np.float64) * 0.6
+    mixed = (1 - weight) * base + weight * heatmap(saliency_map, vmax, cmap)
+    return np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
+
+
+def to_uint8(image01: torch.Tensor | np.ndarray) -> np.ndarray:
+    """uint8 [H,W,3] from a [3,H,W] image in [0,1] (decoded frames may overshoot; they are clamped)."""
+    values = image01.detach().float().cpu().numpy() if isinstance(image01, torch.Tensor) else image01
+    return (np.clip(np.transpose(values, (1, 2, 0)), 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
+
+
+@dataclass
+class Curve:
+    method: str
+    label: str
+    t: np.ndarray
+    values: np.ndarray
+    auc: float
+
+
+def path_figure(curves: Sequence[Curve], *, title: str, ylabel: str, ylim: tuple[float, float] | None = None,
+                marker: float | None = None, note: str | None = None, auc_better: str = "higher") -> Figure:
+    """One line per method along the normalized path position, its AUC in the legend.
+
+    ``marker`` draws the current scrubber position; ``note`` is printed under the axes (e.g. which distance
+    stands in for LPIPS and why).
+    """
+    figure = Figure(figsize=(7.2, 4.2), dpi=110, layout="constrained")
+    axes = figure.add_subplot()
+    for curve in curves:
+        axes.plot(curve.t, curve.values, lw=2.6, color=METHOD_COLORS.get(curve.method),
+                  label=f"{curve.label}  (AUC {curve.auc:.3f})")
+    if marker is not None:
+        axes.axvline(marker, color="black", lw=1.4, ls="--", alpha=0.7)
+    axes.set_xlim(0, 1)
+    if ylim is not None:
+        axes.set_ylim(*ylim)
+    axes.set_xlabel("path position t  (0 = baseline, 1 = input)", fontsize=13)
+    axes.set_ylabel(ylabel, fontsize=13)
+    axes.set_title(f"{title}   ({auc_better} AUC is better)", fontsize=14)
+    axes.tick_params(labelsize=12)
+    axes.grid(alpha=0.3)
+    if curves:
+        axes.legend(fontsize=12, loc="best", framealpha=0.85)
+    if note:
+        axes.text(0.0, -0.2, textwrap.fill(note, 85), transform=axes.transAxes, fontsize=10, color="#7a4b00",
+                  ha="left", va="top")
+    return figure
+
+
+def maps_figure(image: np.ndarray, maps: Sequence[np.ndarray], titles: Sequence[str], vmax: float,
+                cmap: str = DEFAULT_CMAP) -> Figure:
+    """Input plus one heatmap per method on the shared scale, with a colour bar: the exportable figure."""
+    count = len(maps) + 1
+    figure = Figure(figsize=(2.6 * count + 0.8, 3.0), dpi=150, layout="constrained")
+    axes = figure.subplots(1, count, squeeze=False)[0]
+    axes[0].imshow(image)
+    axes[0].set_title("input", fontsize=11)
+    mappable = None
+    for ax, saliency_map, title in zip(axes[1:], maps, titles, strict=True):
+        mappable = ax.imshow(saliency_map, cmap=cmap, norm=Normalize(0, vmax))
+        ax.set_title(title, fontsize=11)
+    for ax in axes:
+        ax.set_axis_off()
+    if mappable is not None:
+        figure.colorbar(mappable, ax=list(axes), shrink=0.8, label="Σ|attribution| over channels")
+    return figure

@@ -1,0 +1,210 @@
+"""The explorer library behind the app: settings, estimates, runs, exports, caching (no web server)."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import replace
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from magig_core.attribution.api import explain
+from magig_core.explorer.cache import ResultCache, run_key
+from magig_core.explorer.estimate import RunHistory, StepCost, describe, estimate, method_passes
+from magig_core.explorer.render import frames_at, method_maps, metrics_table
+from magig_core.explorer.report import build_report, write_downloads
+from magig_core.explorer.runner import RunCancelled, prepare, run_methods
+from magig_core.explorer.service import parse_target
+from magig_core.explorer.settings import RunSettings, SettingsError, validate
+from magig_core.metrics import PixelRmseDistance
+from magig_core.viz import heatmap, robust_max, saliency
+from tests.conftest import small_cnn, tiny_vae
+
+NAMES = ["disc", "square", "triangle"]
+
+
+def settings(**changes) -> RunSettings:
+    base = {"classifier": "demo-shapes", "autoencoder": "demo-shapes", "methods": ("ma-gig", "gig"), "steps": 8}
+    return RunSettings(**(base | changes))
+
+
+@pytest.mark.parametrize(
+    ("changes", "on_gpu", "message"),
+    [
+        ({"methods": ()}, False, "at least one method"),
+        ({"methods": ("gig", "gig")}, False, "only once"),
+        ({"methods": ("magic",)}, False, "Unknown method"),
+        ({"steps": 2}, False, "between 4 and 400"),
+        ({"fraction": 0.0}, False, r"\(0, 1\]"),
+        ({"interpolation": "cubic"}, False, "Interpolation"),
+        ({"precision": "bf16"}, False, "needs a GPU"),
+        ({"target": 7}, False, "does not exist"),
+        ({"autoencoder": ""}, False, "need an autoencoder"),
+    ],
+)
+def test_invalid_settings_name_the_control_to_fix(changes, on_gpu, message):
+    with pytest.raises(SettingsError, match=message):
+        validate(settings(**changes), on_gpu=on_gpu, num_classes=3)
+
+
+def test_valid_settings_pass_and_bf16_is_fine_on_gpu():
+    assert validate(settings(precision="bf16"), on_gpu=True, num_classes=3).precision == "bf16"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(None, None), ("", None), ("top-1 prediction", None), ("2", 2), ("1: square", 1), ("Triangle", 2), (0, 0)],
+)
+def test_parse_target_accepts_index_label_or_name(value, expected):
+    assert parse_target(value, NAMES) == expected
+
+
+def test_parse_target_rejects_unknown_names():
+    with pytest.raises(SettingsError, match="Unknown target class"):
+        parse_target("hexagon", NAMES)
+
+
+def test_estimate_scales_with_steps_and_counts_decoder_passes():
+    cost = StepCost(classifier=0.01, decoder=0.1, decoder_forward=0.03)
+    small, large = estimate(settings(steps=10), cost), estimate(settings(steps=100), cost)
+    assert large.per_method["ma-gig"] > 5 * small.per_method["ma-gig"]
+    # MA-GIG pays one decoder pass per step on top of GIG's classifier passes
+    gap = large.per_method["ma-gig"] - large.per_method["gig"]
+    assert math.isclose(gap, 100 * 0.1)
+    assert method_passes("gi", 200, 1000) == (1.0, 0.0, 0.0)
+
+
+def test_observed_rates_replace_the_pass_count_guess():
+    cost = StepCost(classifier=0.01)
+    history = RunHistory()
+    history.record("gig", settings(steps=10), "cpu", seconds=5.0)  # 0.5 s per step observed
+    result = estimate(settings(steps=40), cost, history=history, device="cpu")
+    assert result.per_method["gig"] == pytest.approx(20.0)
+    assert result.per_method["ma-gig"] == pytest.approx(estimate(settings(steps=40), cost).per_method["ma-gig"])
+    assert result.source == "from earlier runs and measured"
+    assert estimate(settings(steps=40), cost, history=history, device="cuda").source == "measured"
+
+
+def test_slow_cpu_runs_get_a_warning_with_cheaper_settings():
+    slow = settings(steps=200, autoencoder="sd2", methods=("ma-gig", "mig"))
+    line, warning = describe(estimate(slow, StepCost(0.3, 4.3, 1.5)), slow, on_gpu=False)
+    assert "Estimated run time" in line and "min" in line
+    assert "TAESD" in warning and "lower the steps" in warning and "MIG" in warning
+    assert describe(estimate(slow, StepCost(0.3, 4.3, 1.5)), slow, on_gpu=True)[1] is None
+
+
+def test_result_cache_is_keyed_by_content_and_settings_and_bounded():
+    cache = ResultCache(max_entries=2)
+    image = torch.zeros(1, 3, 4, 4)
+    keys = [run_key(image, settings(steps=s)) for s in (8, 9, 10)]
+    assert run_key(image.clone(), settings(steps=8)) == keys[0]
+    assert run_key(image + 1e-3, settings(steps=8)) != keys[0]
+    for number, key in enumerate(keys):
+        cache.put(key, (number, []))
+    assert cache.get(keys[0]) is None and cache.get(keys[2]) == (2, [])
+
+
+@pytest.fixture(scope="module")
+def run():
+    """One small run (MA-GIG, GIG, GI) with tiny random models; the reference explanations come direct."""
+    classifier, autoencoder = small_cnn(num_classes=3), tiny_vae()
+    image = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(3))
+    chosen = settings(methods=("ma-gig", "gig", "gi"), steps=8, frames=4)
+    distance = PixelRmseDistance(reason="test")
+    context = prepare(image, classifier, chosen, distance)
+    progress: list[tuple[float, str]] = []
+    results = list(run_methods(image, classifier, autoencoder, chosen, context, distance,
+                               on_progress=lambda f, text: progress.append((f, text))))
+    return SimpleNamespace(classifier=classifier, autoencoder=autoencoder, image=image, settings=chosen,
+                           context=context, results=results, progress=progress)
+
+
+def test_runner_matches_explain_called_directly(run):
+    classifier, autoencoder, image, context = run.classifier, run.autoencoder, run.image, run.context
+    with torch.no_grad():
+        assert context.target == int(classifier(image).argmax())
+    for result in run.results:
+        direct = explain(image, classifier, result.method, autoencoder=autoencoder, targets=[context.target],
+                         steps=8, fraction=0.05 if result.method == "ma-gig" else None,
+                         frames=0 if result.method == "gi" else 4)
+        np.testing.assert_allclose(result.attributions, direct.attributions[0].numpy(), rtol=1e-5, atol=1e-7)
+        assert math.isclose(result.metrics["completeness_residual"], float(direct.completeness_residual[0]),
+                            rel_tol=1e-5, abs_tol=1e-8)
+        if result.method == "gi":
+            assert math.isnan(result.metrics["confidence_auc"])  # no path, no area
+            continue
+        probs = direct.path_probs[0].double().numpy()
+        t = np.linspace(0, 1, len(probs))
+        trapezoid = float(np.sum((probs[1:] + probs[:-1]) * np.diff(t)) / 2)
+        assert math.isclose(result.metrics["confidence_auc"], trapezoid, rel_tol=1e-9)
+        np.testing.assert_allclose(result.frame_t, direct.frame_indices.numpy() / (len(probs) - 1))
+        np.testing.assert_allclose(result.frame_probs, direct.frame_probs[0].numpy(), rtol=1e-6)
+
+
+def test_runner_reports_progress_and_frames(run):
+    fractions = [f for f, _ in run.progress]
+    assert fractions == sorted(fractions) and fractions[-1] <= 1.0 and run.progress[0][1] == "MA-GIG: starting"
+    magig = run.results[0]
+    assert magig.frames.shape == (4, 16, 16, 3) and magig.frames.dtype == np.uint8
+    assert magig.frame_t[0] == 0 and magig.frame_t[-1] == 1 and np.all(np.diff(magig.frame_t) > 0)
+    assert magig.distances[-1] == pytest.approx(0.0, abs=1e-6)  # the last frame is the raw input
+    assert run.results[2].frames is None and math.isnan(run.results[2].metrics["distance_auc"])
+
+
+def test_render_uses_one_colour_scale_and_skips_pathless_methods(run):
+    context, results = run.context, run.results
+    pictures = method_maps(context, results, scale="shared")
+    vmax = robust_max([saliency(r.attributions) for r in results])
+    for (image, caption), result in zip(pictures, results, strict=True):
+        np.testing.assert_array_equal(image, heatmap(saliency(result.attributions), vmax))
+        assert caption.startswith(result.label)
+    for (image, _), result in zip(method_maps(context, results, scale="per method"), results, strict=True):
+        own = saliency(result.attributions)
+        np.testing.assert_array_equal(image, heatmap(own, robust_max([own])))
+    frames = frames_at(context, results, 0.4)
+    assert [caption.split(" ·")[0] for _, caption in frames] == ["MA-GIG", "GIG"]
+    nearest = results[0].frame_t[np.abs(results[0].frame_t - 0.4).argmin()]
+    assert f"t={nearest:.2f}" in frames[0][1]
+    np.testing.assert_array_equal(frames[0][0], results[0].frames[results[0].frame_at(0.4)])
+    headers, rows = metrics_table(context, results)
+    assert headers[1] == "DiffID (soft)" and "Pixel RMSE AUC" in headers and len(rows) == 3
+
+
+def test_cancel_stops_inside_a_method(run):
+    calls = {"n": 0}
+
+    def stop_after_three() -> bool:
+        calls["n"] += 1
+        return calls["n"] > 3
+
+    with pytest.raises(RunCancelled, match="MA-GIG"):
+        list(run_methods(run.image, run.classifier, run.autoencoder, replace(run.settings, steps=50), run.context,
+                         PixelRmseDistance(), should_stop=stop_after_three))
+    assert calls["n"] == 4  # the engine's callback raised at the first poll after the stop
+
+
+def test_downloads_hold_the_attributions_and_a_json_report(run, tmp_path):
+    context, results = run.context, run.results
+    report = build_report(run.settings, context, results, device="cpu", image_notes=["note"])
+    paths = write_downloads(report, context, results, tmp_path)
+    assert sorted(p.name for p in paths) == sorted(
+        ["report.json", "attributions.npz", "maps.png", "map_ma-gig.png", "map_gig.png", "map_gi.png"])
+    saved = json.loads((tmp_path / "report.json").read_text())
+    assert saved["target"]["index"] == context.target and saved["settings"]["steps"] == 8
+    assert saved["methods"]["gi"]["metrics"]["distance_auc"] is None  # NaN is written as null
+    assert saved["path_distance"] == {"name": "pixel-rmse", "fallback_reason": "test"}
+    with np.load(tmp_path / "attributions.npz") as arrays:
+        np.testing.assert_array_equal(arrays["ma_gig_attributions"], results[0].attributions)
+        assert int(arrays["target"]) == context.target
+
+
+def test_cpu_estimates_use_the_model_zoo_hints_without_loading_models():
+    from magig_core.explorer.service import DECODER_FORWARD_SHARE, Explorer
+
+    cost = Explorer(torch.device("cpu")).step_cost(settings(classifier="resnet18", autoencoder="taesd"))
+    assert cost.source == "model-zoo CPU cost hints"
+    assert (cost.classifier, cost.decoder) == (0.28, 0.21)
+    assert cost.decoder_forward == pytest.approx(0.21 * DECODER_FORWARD_SHARE)
