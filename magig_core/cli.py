@@ -13,6 +13,9 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "explain": ("magig_core.commands.explain", "explain images with one or more methods and save maps"),
     "benchmark": ("magig_core.commands.benchmark", "time MA-GIG against its per-step floor"),
+    "demo-train": ("magig_core.commands.demo_train", "render the demo world and train its bundled models"),
+    "evaluate": ("magig_core.commands.evaluate", "reproduce the paper's faithfulness tables (DiffID/Ins/Del)"),
+    "demo-table": ("magig_core.commands.demo_table", "score all eight methods on demo images against true masks"),
 }
 
 

@@ -1,0 +1,130 @@
+"""The demo world's models: a small CNN classifier and a small diffusers ``AutoencoderKL``.
+
+Both are rebuilt from the architecture recorded in ``card.json`` and loaded strictly from safetensors, so
+the bundled weights work offline from any working directory.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from diffusers import AutoencoderKL
+from safetensors.torch import load_file
+from torch import nn
+
+from magig_core.demo.shapes import CLASS_NAMES
+from magig_core.models.autoencoder import DiffusersAutoencoder
+from magig_core.models.classifier import ImageClassifier
+
+DEFAULT_WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "assets" / "demo"
+CARD_FILE = "card.json"
+CLASSIFIER_FILE = "classifier.safetensors"
+AUTOENCODER_FILE = "autoencoder.safetensors"
+NORMALIZATION = {"mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5)}
+
+CLASSIFIER_CONFIG: dict[str, Any] = {"widths": [24, 48, 96, 96], "num_classes": len(CLASS_NAMES)}
+AUTOENCODER_CONFIG: dict[str, Any] = {
+    "in_channels": 3,
+    "out_channels": 3,
+    "down_block_types": ["DownEncoderBlock2D"] * 3,
+    "up_block_types": ["UpDecoderBlock2D"] * 3,
+    "block_out_channels": [16, 32, 64],
+    "layers_per_block": 1,
+    "latent_channels": 4,
+    "norm_num_groups": 16,
+    "sample_size": 64,
+    "mid_block_add_attention": False,
+}
+
+
+class DemoCNN(nn.Module):
+    """Conv-BN-ReLU blocks with 2× max-pooling, global average pooling, and a linear head ``fc``.
+
+    The head sits directly on the pooled features so that ``fc``'s input is the image representation
+    IG2 needs.
+    """
+
+    def __init__(self, widths: list[int], num_classes: int) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        channels = 3
+        for i, width in enumerate(widths):
+            layers += [nn.Conv2d(channels, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU()]
+            if i < len(widths) - 1:
+                layers.append(nn.MaxPool2d(2))
+            channels = width
+        self.features = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(channels, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.pool(self.features(x)).flatten(1))
+
+
+def build_classifier_network(config: dict[str, Any] = CLASSIFIER_CONFIG) -> DemoCNN:
+    return DemoCNN(list(config["widths"]), int(config["num_classes"]))
+
+
+def build_autoencoder_model(config: dict[str, Any] = AUTOENCODER_CONFIG) -> AutoencoderKL:
+    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in config.items()}
+    return AutoencoderKL(**kwargs)
+
+
+def wrap_classifier(network: DemoCNN, image_size: int, class_names: tuple[str, ...] = CLASS_NAMES):
+    return ImageClassifier(
+        network,
+        mean=NORMALIZATION["mean"],
+        std=NORMALIZATION["std"],
+        class_names=class_names,
+        input_size=(image_size, image_size),
+        name="demo-shapes",
+        representation_module=network.fc,
+    )
+
+
+def wrap_autoencoder(model: AutoencoderKL) -> DiffusersAutoencoder:
+    return DiffusersAutoencoder(model, kind="kl", name="demo-shapes")
+
+
+def read_card(weights_dir: str | Path | None = None) -> dict[str, Any]:
+    """The model card written by ``demo-train`` (architecture, data version, measured figures)."""
+    path = Path(weights_dir or DEFAULT_WEIGHTS_DIR) / CARD_FILE
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no demo model card at {path}; train the demo models with "
+            f"`python -m magig_core demo-train --out {path.parent}`"
+        )
+    return json.loads(path.read_text())
+
+
+def _weights(weights_dir: Path, filename: str) -> dict[str, torch.Tensor]:
+    path = weights_dir / filename
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"demo weights {path} are missing; regenerate them with "
+            f"`python -m magig_core demo-train --out {weights_dir}`"
+        )
+    return {k: v.float() for k, v in load_file(str(path)).items()}
+
+
+def load_demo_classifier(weights_dir: str | Path | None = None, device: str | torch.device | None = None):
+    """The bundled demo-shapes classifier as an ``ImageClassifier`` (class names included)."""
+    weights_dir = Path(weights_dir or DEFAULT_WEIGHTS_DIR)
+    card = read_card(weights_dir)
+    network = build_classifier_network(card["classifier"]["config"])
+    network.load_state_dict(_weights(weights_dir, CLASSIFIER_FILE), strict=True)
+    classifier = wrap_classifier(network, int(card["image_size"]), tuple(card["class_names"]))
+    return classifier.to(device) if device is not None else classifier
+
+
+def load_demo_autoencoder(weights_dir: str | Path | None = None, device: str | torch.device | None = None):
+    """The bundled demo-shapes ``AutoencoderKL`` behind the ``DiffusersAutoencoder`` contract."""
+    weights_dir = Path(weights_dir or DEFAULT_WEIGHTS_DIR)
+    card = read_card(weights_dir)
+    model = build_autoencoder_model(card["autoencoder"]["config"])
+    model.load_state_dict(_weights(weights_dir, AUTOENCODER_FILE), strict=True)
+    autoencoder = wrap_autoencoder(model)
+    return autoencoder.to(device) if device is not None else autoencoder
