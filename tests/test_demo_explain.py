@@ -39,9 +39,14 @@ def test_eig_attributions_concentrate_on_the_object():
 
 @pytest.mark.xfail(
     strict=True,
-    reason="MA-GIG localizes at chance on the demo world (measured 0.116 vs 0.0996 at 32 steps, 0.118 at "
-    "64, pointing game 1/12 and 0/12) while EIG in the same latent space reaches 0.553: the guided latent "
-    "path's target probability collapses to ~1e-20 mid-path. Remove this marker once fixed.",
+    reason="Guided paths do not localize on the demo world: on 12 fresh images at 32 steps MA-GIG reaches "
+    "0.116 energy-in-mask (64 steps: 0.118; pointing game 1/12) against 0.0996 for chance, 0.29 for IG "
+    "and 0.55 for EIG in the same latent space; pixel GIG is at chance too (0.098 vs 0.108 on another "
+    "12-image set). The guided walk itself matches a naive "
+    "re-implementation, PAIR's Guided IG and the closed forms (tests/test_engine_*); here the confident "
+    "demo classifier changes its decision within a few path segments near the input, where the left-point "
+    "sum is dominated by discretization error (relative completeness residual ≈ 1). Remove this marker "
+    "once the demo world's models make guided paths localize.",
 )
 def test_ma_gig_attributions_concentrate_on_the_object():
     """The product's claim on its own demo: at least twice chance and +0.2, a margin EIG clears easily."""
