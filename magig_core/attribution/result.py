@@ -21,7 +21,7 @@ class Explanation:
     targets: torch.Tensor  # [B] class indices that were explained
     path_probs: torch.Tensor  # [B,N] target-class softmax probability at every path point
     input_output: torch.Tensor  # [B] objective F_c at the raw input
-    baseline_output: torch.Tensor  # [B] objective F_c at the path's start (raw baseline for anchored paths)
+    baseline_output: torch.Tensor  # [B] F_c at the raw baseline; IG2: at its path's start; AGI: NaN (many paths)
     input_logits: torch.Tensor  # [B,K] classifier logits on the raw input
     completeness_residual: torch.Tensor  # [B] |sum(A) - (F_c(input) - F_c(baseline))|
     frames: torch.Tensor | None = None  # [B,F,3,H,W] path images in [0,1] space, unclamped
