@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from magig_core.metrics.model_io import denormalize, forward_normalized, normalize
+from magig_core.attribution.model import wrap_classifier
 
 PAPER_RATIOS: tuple[float, ...] = tuple(k / 10 for k in range(1, 10))
 IMPUTATIONS = ("mean", "zero", "blur")
@@ -168,9 +168,9 @@ def perturb(
     imputation: str = "mean",
 ) -> torch.Tensor:
     """The [0,1]-space image the classifier sees at one ratio of one game (for display)."""
-    normalized = normalize(classifier, images01)
-    out = perturb_normalized(normalized, importance_ranks(attributions), [ratio], game, imputation)[0]
-    return denormalize(classifier, out)
+    model = wrap_classifier(classifier, device=images01.device, dtype=images01.dtype)
+    out = perturb_normalized(model.normalize(images01), importance_ranks(attributions), [ratio], game, imputation)[0]
+    return model.denormalize(out)
 
 
 def _check_options(*, game: str | None = None, imputation: str | None = None, ratios=None) -> None:
@@ -216,15 +216,16 @@ def faithfulness(
     variants = len(GAMES) * len(ratios)
     chunk = max(1, batch_size // variants)
     outcome: dict[str, list[torch.Tensor]] = {k: [] for k in ("ic", "dc", "is", "ds", "oc", "op")}
+    model = wrap_classifier(classifier, device=images01.device, dtype=torch.float32)
     for start in range(0, images01.shape[0], chunk):
-        x = normalize(classifier, images01[start : start + chunk].float())
+        x = model.normalize(images01[start : start + chunk].float())
         y = labels[start : start + chunk]
         ranks = importance_ranks(attributions[start : start + chunk].to(x.device))
-        original = forward_normalized(classifier, x)
+        original = model.forward(x)
         p_orig = original.softmax(-1).gather(1, y[:, None])[:, 0]
         perturbed = torch.cat([perturb_normalized(x, ranks, ratios, g, imputation) for g in GAMES])
         flat = perturbed.flatten(0, 1)  # [2R·b, C,H,W], game-major then ratio then image
-        logits = torch.cat([forward_normalized(classifier, part) for part in flat.split(batch_size)])
+        logits = torch.cat([model.forward(part) for part in flat.split(batch_size)])
         logits = logits.view(len(GAMES), len(ratios), x.shape[0], -1)
         correct = (logits.argmax(-1) == y).permute(0, 2, 1)  # [2,b,R]
         prob = logits.softmax(-1).gather(-1, y.view(1, 1, -1, 1).expand(2, len(ratios), -1, 1))[..., 0]
