@@ -31,12 +31,35 @@ from magig_core.demo.models import (
     wrap_classifier,
 )
 from magig_core.demo.shapes import CLASS_NAMES
-from magig_core.demo.training import Schedule, Stopwatch, accuracy, psnr, train_autoencoder, train_classifier
-from magig_core.demo.world import DATA_VERSION, generate
+from magig_core.demo.training import (
+    Schedule,
+    Stopwatch,
+    accuracy,
+    black_reconstruction_rmse,
+    psnr,
+    train_autoencoder,
+    train_classifier,
+)
+from magig_core.demo.world import DATA_VERSION, generate, render, sample_scenes
 
 TRAIN_SEED, EVAL_SEED = 0, 1
-FULL = {"train_size": 12000, "eval_size": 1200, "classifier_steps": 1200, "autoencoder_steps": 4000}
-QUICK = {"train_size": 240, "eval_size": 60, "classifier_steps": 4, "autoencoder_steps": 4}
+FULL = {
+    "train_size": 12000,
+    "outlier_size": 4000,
+    "eval_size": 1200,
+    "classifier_steps": 600,
+    "autoencoder_steps": 3200,
+    "autoencoder_dark_steps": 800,
+}
+QUICK = {
+    "train_size": 240,
+    "outlier_size": 60,
+    "eval_size": 60,
+    "classifier_steps": 4,
+    "autoencoder_steps": 4,
+    "autoencoder_dark_steps": 2,
+}
+OUTLIER_WEIGHT = 0.5
 
 
 def build_parser(parser: argparse.ArgumentParser) -> None:
@@ -77,14 +100,29 @@ def run(args: argparse.Namespace) -> int:
 
     data_clock = Stopwatch()
     train = generate(sizes["train_size"], TRAIN_SEED, size=args.size, dtype=torch.uint8)
+    # The first training scenes again, without their object: same clutter, no class evidence.
+    empty = render(
+        sample_scenes(sizes["outlier_size"], TRAIN_SEED, size=args.size), size=args.size, draw_object=False
+    )
+    outliers = (empty.images * 255).round().to(torch.uint8)
     held_out = generate(sizes["eval_size"], EVAL_SEED, size=args.size)
-    log(f"rendered {len(train)} training and {len(held_out)} held-out images ({DATA_VERSION})")
+    log(
+        f"rendered {len(train)} training, {len(outliers)} object-free and {len(held_out)} held-out images "
+        f"({DATA_VERSION})"
+    )
     data_seconds = data_clock.seconds()
 
     clf_clock = Stopwatch()
     clf_schedule = Schedule(sizes["classifier_steps"], 64, 3e-3)
     network = train_classifier(
-        build_classifier_network(CLASSIFIER_CONFIG), train.images, train.labels, clf_schedule, args.seed, log
+        build_classifier_network(CLASSIFIER_CONFIG),
+        train.images,
+        train.labels,
+        clf_schedule,
+        args.seed,
+        log,
+        outliers=outliers,
+        outlier_weight=OUTLIER_WEIGHT,
     )
     clf_seconds = clf_clock.seconds()
     classifier = wrap_classifier(network, args.size)
@@ -93,19 +131,24 @@ def run(args: argparse.Namespace) -> int:
 
     vae_clock = Stopwatch()
     vae_schedule = Schedule(sizes["autoencoder_steps"], 16, 2e-3)
+    dark_schedule = Schedule(sizes["autoencoder_dark_steps"], 16, 5e-4)
     crop, kl_weight = min(32, args.size), 1e-4
-    vae = train_autoencoder(
-        build_autoencoder_model(AUTOENCODER_CONFIG),
-        train.images,
-        vae_schedule,
-        args.seed,
-        log,
-        crop=crop,
-        kl_weight=kl_weight,
-    )
+    vae = build_autoencoder_model(AUTOENCODER_CONFIG)
+    for schedule, dimmed in ((vae_schedule, False), (dark_schedule, True)):
+        vae = train_autoencoder(
+            vae.requires_grad_(True),
+            train.images,
+            schedule,
+            args.seed,
+            log,
+            crop=crop,
+            kl_weight=kl_weight,
+            dim_towards_black=dimmed,
+        )
     vae_seconds = vae_clock.seconds()
     vae_psnr = psnr(wrap_autoencoder(vae), held_out.images)
-    log(f"autoencoder held-out PSNR {vae_psnr:.2f} dB")
+    black_rmse = black_reconstruction_rmse(wrap_autoencoder(vae), args.size)
+    log(f"autoencoder held-out PSNR {vae_psnr:.2f} dB, black reconstructed with RMSE {black_rmse:.3f}")
 
     card = {
         "name": "demo-shapes",
@@ -114,18 +157,42 @@ def run(args: argparse.Namespace) -> int:
         "image_size": args.size,
         "normalization": {k: list(v) for k, v in NORMALIZATION.items()},
         "seeds": {"model": args.seed, "train_data": TRAIN_SEED, "held_out_data": EVAL_SEED},
-        "data": {"train_images": sizes["train_size"], "held_out_images": sizes["eval_size"]},
+        "data": {
+            "train_images": sizes["train_size"],
+            "object_free_images": sizes["outlier_size"],
+            "held_out_images": sizes["eval_size"],
+        },
         "quick": bool(args.quick),
         "classifier": {
             "config": CLASSIFIER_CONFIG,
-            "schedule": vars(clf_schedule) | {"optimizer": "AdamW, cosine", "augmentation": "dihedral"},
+            "schedule": vars(clf_schedule)
+            | {
+                "optimizer": "AdamW, cosine",
+                "augmentation": "dihedral",
+                "outlier_exposure": {
+                    "images": sizes["outlier_size"],
+                    "source": "training scenes rendered without their object, half dimmed towards black",
+                    "target": "uniform",
+                    "weight": OUTLIER_WEIGHT,
+                    "per_step": clf_schedule.batch_size // 2,
+                },
+            },
             "held_out_accuracy": round(clf_accuracy, 4),
             "train_seconds": clf_seconds,
         },
         "autoencoder": {
             "config": AUTOENCODER_CONFIG,
-            "schedule": vars(vae_schedule) | {"crop": crop, "kl_weight": kl_weight, "loss": "L1 + MSE + KL", "augmentation": "dihedral, half dimmed towards black"},
+            "schedule": vars(vae_schedule)
+            | {
+                "crop": crop,
+                "kl_weight": kl_weight,
+                "loss": "L1 + MSE + KL",
+                "augmentation": "dihedral",
+                "then": vars(dark_schedule)
+                | {"augmentation": "dihedral, half the crops dimmed towards black"},
+            },
             "held_out_psnr_db": round(vae_psnr, 2),
+            "black_reconstruction_rmse": round(black_rmse, 4),
             "train_seconds": vae_seconds,
         },
         "data_seconds": data_seconds,

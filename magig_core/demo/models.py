@@ -25,7 +25,11 @@ CLASSIFIER_FILE = "classifier.safetensors"
 AUTOENCODER_FILE = "autoencoder.safetensors"
 NORMALIZATION = {"mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5)}
 
-CLASSIFIER_CONFIG: dict[str, Any] = {"widths": [24, 48, 96, 96], "num_classes": len(CLASS_NAMES)}
+CLASSIFIER_CONFIG: dict[str, Any] = {
+    "widths": [24, 48, 96, 96],
+    "num_classes": len(CLASS_NAMES),
+    "pooling": "max",
+}
 AUTOENCODER_CONFIG: dict[str, Any] = {
     "in_channels": 3,
     "out_channels": 3,
@@ -39,15 +43,20 @@ AUTOENCODER_CONFIG: dict[str, Any] = {
     "mid_block_add_attention": False,
 }
 
+POOLING = {"max": nn.AdaptiveMaxPool2d, "avg": nn.AdaptiveAvgPool2d}
+
 
 class DemoCNN(nn.Module):
-    """Conv-BN-ReLU blocks with 2× max-pooling, global average pooling, and a linear head ``fc``.
+    """Conv-BN-ReLU blocks with 2× max-pooling, global pooling, and a linear head ``fc``.
 
-    The head sits directly on the pooled features so that ``fc``'s input is the image representation
-    IG2 needs.
+    Global *max* pooling suits a world with one class object per image: each feature reports its best
+    location, so marks spread over the image cannot add up to class evidence. With average pooling,
+    the dark specks a partially decoded latent path leaves everywhere summed to a confident wrong class
+    (≈ 20 logits) and guided paths localized at chance. The head sits directly on the pooled features
+    so that ``fc``'s input is the image representation IG2 needs.
     """
 
-    def __init__(self, widths: list[int], num_classes: int) -> None:
+    def __init__(self, widths: list[int], num_classes: int, pooling: str = "max") -> None:
         super().__init__()
         layers: list[nn.Module] = []
         channels = 3
@@ -57,7 +66,9 @@ class DemoCNN(nn.Module):
                 layers.append(nn.MaxPool2d(2))
             channels = width
         self.features = nn.Sequential(*layers)
-        self.pool = nn.AdaptiveAvgPool2d(1)
+        if pooling not in POOLING:
+            raise ValueError(f"pooling must be one of {sorted(POOLING)}, got {pooling!r}")
+        self.pool = POOLING[pooling](1)
         self.fc = nn.Linear(channels, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -65,7 +76,7 @@ class DemoCNN(nn.Module):
 
 
 def build_classifier_network(config: dict[str, Any] = CLASSIFIER_CONFIG) -> DemoCNN:
-    return DemoCNN(list(config["widths"]), int(config["num_classes"]))
+    return DemoCNN(list(config["widths"]), int(config["num_classes"]), str(config.get("pooling", "avg")))
 
 
 def build_autoencoder_model(config: dict[str, Any] = AUTOENCODER_CONFIG) -> AutoencoderKL:

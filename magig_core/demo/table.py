@@ -24,6 +24,7 @@ class MethodRow:
     diffid: float
     insertion: float
     deletion: float
+    completeness: float  # median |ΣA − ΔF| / |ΔF| over images; NaN where a method has no single baseline
     seconds: float
 
 
@@ -39,7 +40,7 @@ def score_method(
 ) -> MethodRow:
     """Explain every sample's true class with one method, then score localization and faithfulness."""
     started = time.perf_counter()
-    parts = []
+    parts, residuals = [], []
     for begin in range(0, len(samples), batch_size):
         rows = slice(begin, begin + batch_size)
         result = explain(
@@ -51,6 +52,8 @@ def score_method(
             steps=steps,
         )
         parts.append(result.attributions.detach().cpu())
+        change = (result.input_output - result.baseline_output).abs().clamp_min(1e-12)
+        residuals.append((result.completeness_residual / change).detach().cpu())
         log(f"{method}: {min(begin + batch_size, len(samples))}/{len(samples)} images")
     attributions = torch.cat(parts)
     seconds = time.perf_counter() - started
@@ -62,12 +65,18 @@ def score_method(
         diffid=games.diffid,
         insertion=games.insertion,
         deletion=games.deletion,
+        completeness=float(torch.cat(residuals).median()),
         seconds=seconds,
     )
 
 
 def markdown_table(rows: Sequence[MethodRow], samples: Samples, header: str) -> str:
-    """One row per method plus the chance level of a random map; bold marks each column's best."""
+    """One row per method plus the chance level of a random map; bold marks each column's best.
+
+    The completeness residual is relative to the objective's change along the path (median over images),
+    so it reads the same for confident and unsure predictions: near 0, the Riemann sum resolves the path;
+    near 1, the path is too coarse for the classifier and the map says little.
+    """
     columns = [
         ("Energy in mask ↑", "energy_in_mask", max),
         ("Pointing game ↑", "pointing_game", max),
@@ -76,14 +85,21 @@ def markdown_table(rows: Sequence[MethodRow], samples: Samples, header: str) -> 
         ("Deletion ↓", "deletion", min),
     ]
     best = {attr: pick(getattr(r, attr) for r in rows) for _, attr, pick in columns}
-    lines = [header, "", "| Method | " + " | ".join(c[0] for c in columns) + " | Time (s) |"]
-    lines.append("|" + " --- |" * (len(columns) + 2))
+    lines = [
+        header,
+        "",
+        "| Method | " + " | ".join(c[0] for c in columns) + " | Completeness residual ↓ | Time (s) |",
+    ]
+    lines.append("|" + " --- |" * (len(columns) + 3))
     for row in rows:
         cells = []
         for _, attr, _ in columns:
             value = f"{getattr(row, attr):.4f}"
             cells.append(f"**{value}**" if getattr(row, attr) == best[attr] else value)
-        lines.append(f"| {row.method.upper()} | " + " | ".join(cells) + f" | {row.seconds:.0f} |")
+        residual = "–" if row.completeness != row.completeness else f"{row.completeness:.3f}"
+        lines.append(
+            f"| {row.method.upper()} | " + " | ".join(cells) + f" | {residual} | {row.seconds:.0f} |"
+        )
     chance = float(random_attribution_energy(samples.masks).mean())
-    lines.append(f"| random map (chance) | {chance:.4f} | {chance:.4f} | – | – | – | – |")
+    lines.append(f"| random map (chance) | {chance:.4f} | {chance:.4f} | – | – | – | – | – |")
     return "\n".join(lines) + "\n"

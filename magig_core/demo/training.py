@@ -57,18 +57,40 @@ def _cosine(optimizer: torch.optim.Optimizer, steps: int) -> torch.optim.lr_sche
 
 
 def train_classifier(
-    network: nn.Module, images: torch.Tensor, labels: torch.Tensor, schedule: Schedule, seed: int, log: Log
+    network: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    schedule: Schedule,
+    seed: int,
+    log: Log,
+    *,
+    outliers: torch.Tensor | None = None,
+    outlier_weight: float = 0.5,
 ) -> nn.Module:
-    """Cross-entropy with AdamW and a cosine schedule on normalized, dihedrally augmented images."""
+    """Cross-entropy with AdamW and a cosine schedule on normalized, dihedrally augmented images.
+
+    ``outliers`` are object-free scenes (same clutter, no class shape): each step adds half a batch of
+    them, half dimmed towards black, with a uniform target ("outlier exposure"). Every path an
+    attribution method walks starts at black and passes through images whose object is only partly
+    there; a classifier taught that clutter and darkness carry no class evidence stays calibrated on
+    them instead of extrapolating to extreme logits.
+    """
     generator = torch.Generator().manual_seed(seed)
     mean = torch.tensor(NORMALIZATION["mean"]).view(1, 3, 1, 1)
     std = torch.tensor(NORMALIZATION["std"]).view(1, 3, 1, 1)
     optimizer = torch.optim.AdamW(network.parameters(), lr=schedule.learning_rate, weight_decay=1e-4)
     scheduler = _cosine(optimizer, schedule.steps)
+    outlier_batch = Schedule(schedule.steps, max(1, schedule.batch_size // 2), schedule.learning_rate)
+    outlier_batches = _batches(len(outliers), outlier_batch, generator) if outliers is not None else None
     network.train()
     for step, index in enumerate(_batches(len(labels), schedule, generator)):
         batch = _dihedral(images[index].float() / 255, generator)
         loss = F.cross_entropy(network((batch - mean) / std), labels[index])
+        if outlier_batches is not None:
+            empty = _dim_towards_black(
+                _dihedral(outliers[next(outlier_batches)].float() / 255, generator), generator
+            )
+            loss = loss - outlier_weight * network((empty - mean) / std).log_softmax(1).mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -105,24 +127,28 @@ def train_autoencoder(
     *,
     crop: int,
     kl_weight: float,
+    dim_towards_black: bool = False,
 ) -> AutoencoderKL:
     """L1 + MSE reconstruction of a posterior *sample* plus a small KL term, on random crops.
 
     Decoding samples (not only the mean) keeps the decoder smooth around each latent, which is what a
     latent-space integration path walks through; crops make each step cheap, and the fully
-    convolutional model (no attention) runs unchanged at full size. Half of the crops are dimmed towards
-    black: every path starts at the black baseline and passes through darker versions of the image, so
-    the autoencoder must reconstruct those too (an autoencoder that turns black into texture makes the
-    anchored path's first segment a large jump).
+    convolutional model (no attention) runs unchanged at full size. ``dim_towards_black`` dims half of
+    the crops: every latent path starts at the encoding of the black baseline, which the scenes never
+    show. Run as a short second phase it teaches black (reconstruction RMSE 0.24 → 0.14) at a cost of
+    0.2 dB; from the start it costs 5 dB, because dimmed crops take capacity from the scenes' detail.
     """
     generator = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)  # the posterior sampling draws from the global generator
     optimizer = torch.optim.AdamW(model.parameters(), lr=schedule.learning_rate, weight_decay=0.0)
     scheduler = _cosine(optimizer, schedule.steps)
+    phase = "autoencoder (dimmed)" if dim_towards_black else "autoencoder"
     model.train()
     for step, index in enumerate(_batches(images.shape[0], schedule, generator)):
         batch = _random_crops(_dihedral(images[index].float() / 255, generator), crop, generator)
-        batch = _dim_towards_black(batch, generator) * 2 - 1
+        if dim_towards_black:
+            batch = _dim_towards_black(batch, generator)
+        batch = batch * 2 - 1
         posterior = model.encode(batch).latent_dist
         reconstruction = model.decode(posterior.sample()).sample
         l1 = (reconstruction - batch).abs().mean()
@@ -134,7 +160,7 @@ def train_autoencoder(
         optimizer.step()
         scheduler.step()
         if step % max(1, schedule.steps // 10) == 0 or step == schedule.steps - 1:
-            log(f"autoencoder step {step + 1}/{schedule.steps} l1 {l1.item():.4f} kl {kl.item():.3f}")
+            log(f"{phase} step {step + 1}/{schedule.steps} l1 {l1.item():.4f} kl {kl.item():.3f}")
     return model.eval()
 
 
@@ -160,6 +186,13 @@ def psnr(autoencoder: nn.Module, images: torch.Tensor, batch_size: int = 64) -> 
         mse = ((reconstruction - batch) ** 2).flatten(1).mean(1).clamp_min(1e-10)
         values.append(-10 * torch.log10(mse))
     return float(torch.cat(values).mean())
+
+
+@torch.no_grad()
+def black_reconstruction_rmse(autoencoder: nn.Module, size: int) -> float:
+    """RMSE ([0,1] scale) of ``decode(encode(black))``: how far the latent paths' start is from black."""
+    black = torch.zeros(1, 3, size, size, device=next(autoencoder.parameters()).device)
+    return float(((autoencoder.decode(autoencoder.encode(black)) - black) ** 2).mean().sqrt())
 
 
 class Stopwatch:
