@@ -56,6 +56,20 @@ def _cosine(optimizer: torch.optim.Optimizer, steps: int) -> torch.optim.lr_sche
     )
 
 
+def _optimize(
+    optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LRScheduler, loss: torch.Tensor
+) -> None:
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    scheduler.step()
+
+
+def _should_log(step: int, schedule: Schedule) -> bool:
+    """About ten progress lines per run, always including the last step."""
+    return step % max(1, schedule.steps // 10) == 0 or step == schedule.steps - 1
+
+
 def train_classifier(
     network: nn.Module,
     images: torch.Tensor,
@@ -91,11 +105,8 @@ def train_classifier(
                 _dihedral(outliers[next(outlier_batches)].float() / 255, generator), generator
             )
             loss = loss - outlier_weight * network((empty - mean) / std).log_softmax(1).mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        scheduler.step()
-        if step % max(1, schedule.steps // 10) == 0 or step == schedule.steps - 1:
+        _optimize(optimizer, scheduler, loss)
+        if _should_log(step, schedule):
             log(f"classifier step {step + 1}/{schedule.steps} loss {loss.item():.4f}")
     return network.eval()
 
@@ -155,11 +166,8 @@ def train_autoencoder(
         mse = F.mse_loss(reconstruction, batch)
         kl = posterior.kl().mean() / batch[0].numel()
         loss = l1 + mse + kl_weight * kl
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        scheduler.step()
-        if step % max(1, schedule.steps // 10) == 0 or step == schedule.steps - 1:
+        _optimize(optimizer, scheduler, loss)
+        if _should_log(step, schedule):
             log(f"{phase} step {step + 1}/{schedule.steps} l1 {l1.item():.4f} kl {kl.item():.3f}")
     return model.eval()
 
