@@ -7,9 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
+from magig_core.bundled import bundled_path
 from magig_core.cli import main
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "assets" / "examples" / "star_0.png"
+EXAMPLE = bundled_path("examples", "star_0.png")
 
 
 def test_explain_command_writes_maps_attributions_and_summary(tmp_path, capsys) -> None:

@@ -10,10 +10,11 @@ import torch
 from PIL import Image
 from torch import nn
 
+from magig_core.bundled import bundled_path
 from magig_core.demo.shapes import CLASS_NAMES
 from magig_core.demo.world import DATA_VERSION, generate
 
-DEFAULT_EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "assets" / "examples"
+DEFAULT_EXAMPLES_DIR = bundled_path("examples")
 EXAMPLES_SEED = 7
 INDEX_FILE = "index.json"
 

@@ -15,11 +15,12 @@ from diffusers import AutoencoderKL
 from safetensors.torch import load_file
 from torch import nn
 
+from magig_core.bundled import bundled_path
 from magig_core.demo.shapes import CLASS_NAMES
 from magig_core.models.autoencoder import DiffusersAutoencoder
 from magig_core.models.classifier import ImageClassifier
 
-DEFAULT_WEIGHTS_DIR = Path(__file__).resolve().parents[2] / "assets" / "demo"
+DEFAULT_WEIGHTS_DIR = bundled_path("models", "demo-shapes")
 CARD_FILE = "card.json"
 CLASSIFIER_FILE = "classifier.safetensors"
 AUTOENCODER_FILE = "autoencoder.safetensors"

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import torch
 
+from magig_core.bundled import bundled_path
 from magig_core.demo.examples import load_examples
 from magig_core.images import load_image, to_tensor
 
-PHOTOS_DIR = Path(__file__).resolve().parents[2] / "assets" / "photos"
+PHOTOS_DIR = bundled_path("photos")
 PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".png")
 
 
