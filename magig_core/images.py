@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from magig_core.errors import MagigError
+
 MAX_PIXELS = 50_000_000  # ~7000×7000: decoding more would cost GBs of RAM per request
 MIN_SIDE = 8  # below this an image carries too little structure for an attribution map
 MAX_ASPECT = 16.0  # beyond this the paper's resize-without-crop squashes the content into stripes
@@ -25,7 +27,7 @@ DECODE_SIDE = 1024  # JPEGs are decoded at the smallest power-of-two scale keepi
 BACKGROUND = (255, 255, 255)  # transparent pixels are shown on white, as image viewers do
 
 
-class ImageInputError(ValueError):
+class ImageInputError(MagigError, ValueError):
     """An input that cannot be used as an image, with a message meant for the end user."""
 
 

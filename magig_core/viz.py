@@ -19,17 +19,8 @@ from matplotlib import colormaps
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
-# One colour per method everywhere (maps' captions, curves): MA-GIG and GIG get the strongest contrast.
-METHOD_COLORS: dict[str, str] = {
-    "ma-gig": "#d62728",
-    "gig": "#1f77b4",
-    "eig": "#2ca02c",
-    "mig": "#9467bd",
-    "ig": "#ff7f0e",
-    "ig2": "#8c564b",
-    "agi": "#e377c2",
-    "gi": "#7f7f7f",
-}
+from magig_core.attribution.registry import method_color
+
 DEFAULT_CMAP = "inferno"
 SCALE_PERCENTILE = 99.5  # clip the brightest 0.5 % so a few extreme elements do not wash out the map
 
@@ -88,7 +79,7 @@ def path_figure(curves: Sequence[Curve], *, title: str, ylabel: str, ylim: tuple
     figure = Figure(figsize=(7.2, 4.2), dpi=110, layout="constrained")
     axes = figure.add_subplot()
     for curve in curves:
-        axes.plot(curve.t, curve.values, lw=2.6, color=METHOD_COLORS.get(curve.method),
+        axes.plot(curve.t, curve.values, lw=2.6, color=method_color(curve.method),
                   label=f"{curve.label}  (AUC {curve.auc:.3f})")
     if marker is not None:
         axes.axvline(marker, color="black", lw=1.4, ls="--", alpha=0.7)

@@ -28,7 +28,7 @@ from magig_core.viz import heatmap, robust_max, saliency
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore:.*:pandas.errors.Pandas4Warning")
 
 OUTPUTS = ("maps", "frames", "position", "confidence", "distance", "table", "downloads", "status", "predictions")
-VALID = {"classifier": "demo-shapes", "autoencoder": "demo-shapes", "fraction": 0.05, "interpolation": "lerp",
+VALID = {"classifier": "demo-shapes", "autoencoder": "demo-shapes", "fraction": 0.0, "interpolation": "lerp",
          "objective": "prob", "target": "top-1 prediction", "precision": "fp32", "style": "heatmap",
          "scale": "shared"}
 
@@ -73,9 +73,9 @@ def direct(models, image_path: str, method: str, steps: int, frames: int = 16):
     image01 = to_tensor(load_image(image_path).image, classifier.input_size)
     with torch.no_grad():
         target = int(classifier(image01).argmax())
-    fraction = 0.05 if method == "ma-gig" else None  # the app's fraction slider is MA-GIG's
+    # fraction 0 in the app keeps each guided method's paper value, as explain() does by default
     return explain(image01, classifier, method, autoencoder=autoencoder, targets=[target], steps=steps,
-                   fraction=fraction, frames=min(frames, steps)), target
+                   frames=min(frames, steps)), target
 
 
 def attributions_from(result: dict) -> dict[str, np.ndarray]:
@@ -212,7 +212,7 @@ def test_unusual_image_modes_are_converted_and_explained(server, tmp_path, name)
         ({"methods": []}, "at least one method"),
         ({"methods": ["magic"]}, "not in the list of choices"),
         ({"steps": 1000}, "greater than maximum"),
-        ({"fraction": 0.0}, "less than minimum"),
+        ({"fraction": -0.1}, "less than minimum"),
         ({"target": "hexagon"}, "Unknown target class"),
         ({"precision": "bf16"}, "needs a GPU"),
     ],
@@ -255,7 +255,7 @@ def test_concurrent_requests_with_different_settings_equal_serial_runs(server, m
 
 def test_cancel_stops_the_engine_and_frees_the_models(server, examples, tmp_path):
     _, url = server
-    from magig_core.explorer.runner import MODEL_LOCK
+    from magig_core.explorer.compute import MODEL_LOCK
 
     client = new_client(url, tmp_path)
     job = client.submit(image=handle_file(examples[5]), methods=["ma-gig"], steps=400, **VALID,

@@ -11,15 +11,17 @@ import numpy as np
 import pytest
 import torch
 
+from magig_core.attribution import Passes, method_spec
 from magig_core.attribution.api import explain
-from magig_core.explorer.cache import ResultCache, run_key
-from magig_core.explorer.estimate import RunHistory, StepCost, describe, estimate, method_passes
+from magig_core.explorer.compute import RunCancelled, prepare, run_methods
+from magig_core.explorer.estimate import PassCost, RunHistory, describe, estimate
 from magig_core.explorer.render import frames_at, method_maps, metrics_table
 from magig_core.explorer.report import build_report, write_downloads
-from magig_core.explorer.runner import RunCancelled, prepare, run_methods
+from magig_core.explorer.result_cache import ResultCache, run_key
 from magig_core.explorer.service import parse_target
 from magig_core.explorer.settings import RunSettings, SettingsError, validate
 from magig_core.metrics import PixelRmseDistance
+from magig_core.models.registry import fastest_autoencoder
 from magig_core.viz import heatmap, robust_max, saliency
 from tests.conftest import small_cnn, tiny_vae
 
@@ -68,17 +70,18 @@ def test_parse_target_rejects_unknown_names():
 
 
 def test_estimate_scales_with_steps_and_counts_decoder_passes():
-    cost = StepCost(classifier=0.01, decoder=0.1, decoder_forward=0.03)
+    cost = PassCost(classifier_forward=0.004, classifier_backward=0.006, decoder_forward=0.03, decoder_backward=0.07)
     small, large = estimate(settings(steps=10), cost), estimate(settings(steps=100), cost)
     assert large.per_method["ma-gig"] > 5 * small.per_method["ma-gig"]
-    # MA-GIG pays one decoder pass per step on top of GIG's classifier passes
+    # MA-GIG walks N=100 points: 99 decodes + 2 encodes, 98 decoder backwards, and one classifier pass more
+    # than GIG (the raw baseline and its reconstruction both at the first point). Counted by hand.
     gap = large.per_method["ma-gig"] - large.per_method["gig"]
-    assert math.isclose(gap, 100 * 0.1)
-    assert method_passes("gi", 200, 1000) == (1.0, 0.0, 0.0)
+    assert math.isclose(gap, (99 + 2) * 0.03 + 98 * 0.07 + (0.004 + 0.006))
+    assert method_spec("gi").cost(method_spec("gi").options(), 1000) == Passes(1, 1)
 
 
 def test_observed_rates_replace_the_pass_count_guess():
-    cost = StepCost(classifier=0.01)
+    cost = PassCost(classifier_forward=0.004, classifier_backward=0.006)
     history = RunHistory()
     history.record("gig", settings(steps=10), "cpu", seconds=5.0)  # 0.5 s per step observed
     result = estimate(settings(steps=40), cost, history=history, device="cpu")
@@ -90,10 +93,12 @@ def test_observed_rates_replace_the_pass_count_guess():
 
 def test_slow_cpu_runs_get_a_warning_with_cheaper_settings():
     slow = settings(steps=200, autoencoder="sd2", methods=("ma-gig", "mig"))
-    line, warning = describe(estimate(slow, StepCost(0.3, 4.3, 1.5)), slow, on_gpu=False)
+    cost = PassCost.from_hints(0.3, 4.3, "hints")
+    line, warning = describe(estimate(slow, cost), slow, on_gpu=False)
     assert "Estimated run time" in line and "min" in line
-    assert "TAESD" in warning and "lower the steps" in warning and "MIG" in warning
-    assert describe(estimate(slow, StepCost(0.3, 4.3, 1.5)), slow, on_gpu=True)[1] is None
+    assert f"the {fastest_autoencoder().name} autoencoder" in warning and "lower the steps" in warning
+    assert "deselect MIG" in warning  # MIG's energy descent costs ~7x MA-GIG's decoder passes
+    assert describe(estimate(slow, cost), slow, on_gpu=True)[1] is None
 
 
 def test_result_cache_is_keyed_by_content_and_settings_and_bounded():
@@ -202,9 +207,15 @@ def test_downloads_hold_the_attributions_and_a_json_report(run, tmp_path):
 
 
 def test_cpu_estimates_use_the_model_zoo_hints_without_loading_models():
-    from magig_core.explorer.service import DECODER_FORWARD_SHARE, Explorer
+    """sd2's 4.3 s decoder pass would take seconds to measure: the hints (scaled by area) are used instead."""
+    from magig_core.explorer.estimate import FORWARD_SHARE
+    from magig_core.explorer.service import Explorer
 
-    cost = Explorer(torch.device("cpu")).step_cost(settings(classifier="resnet18", autoencoder="taesd"))
+    explorer = Explorer(torch.device("cpu"))
+    cost = explorer.pass_cost(settings(classifier="resnet18", autoencoder="sd2"))
     assert cost.source == "model-zoo CPU cost hints"
-    assert (cost.classifier, cost.decoder) == (0.28, 0.21)
-    assert cost.decoder_forward == pytest.approx(0.21 * DECODER_FORWARD_SHARE)
+    assert cost.classifier_forward == pytest.approx(0.28 * FORWARD_SHARE)
+    assert cost.decoder_backward == pytest.approx(4.3 * (1 - FORWARD_SHARE))
+    half = explorer.pass_cost(settings(classifier="resnet18", autoencoder="sd2", size=128))
+    assert half.decoder_forward == pytest.approx(cost.decoder_forward / 4)
+    assert explorer.catalog.unavailable() == {}  # nothing was loaded (offline, resnet18 would have failed)

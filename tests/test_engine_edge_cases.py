@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from magig_core import METHODS, explain
-from magig_core.attribution.agi import negative_classes
+from magig_core.attribution.methods.agi import negative_classes
 from tests.conftest import small_cnn
 
 
@@ -73,7 +73,7 @@ def test_agi_negative_classes_follow_the_reference_rule() -> None:
 
 
 def test_agi_sums_over_negative_classes_and_skips_the_label(monkeypatch) -> None:
-    from magig_core.attribution import agi
+    from magig_core.attribution.methods import agi
 
     cnn = small_cnn(num_classes=4)
     image = torch.rand(1, 3, 10, 10, generator=torch.Generator().manual_seed(3))

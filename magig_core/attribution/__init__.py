@@ -1,6 +1,7 @@
-"""Attribution engine: spaces, path rules and the integrator behind ``explain``."""
+"""Attribution engine: spaces, path rules, the integrator, the method registry and ``explain``."""
 
 from magig_core.attribution.api import METHODS, explain
-from magig_core.attribution.result import Explanation
+from magig_core.attribution.registry import MethodSpec, Passes, all_methods, method_spec
+from magig_core.attribution.result import Explanation, MethodOutput
 
-__all__ = ["METHODS", "Explanation", "explain"]
+__all__ = ["METHODS", "Explanation", "MethodOutput", "MethodSpec", "Passes", "all_methods", "explain", "method_spec"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 
+INTERPOLATIONS = ("lerp", "slerp")  # how a partial move (or EIG's line) goes between two points
 AT_TARGET_TOLERANCE = 1e-9
 SLERP_LINEAR_COSINE = 0.9995
 
@@ -26,7 +27,6 @@ def guided_move(
     *,
     fraction: float,
     interpolation: str = "lerp",
-    max_inner_iterations: int | None = None,
 ) -> torch.Tensor:
     """One guided step for rows of flattened coordinates ``[R, n]``; returns the new coordinates.
 
@@ -40,8 +40,9 @@ def guided_move(
     # A non-finite gradient carries no ranking information: treat it as flat (zero), like the integrator.
     abs_grad = torch.nan_to_num(grad.detach(), nan=0.0, posinf=0.0, neginf=0.0).abs().to(coords.dtype)
     active = torch.ones(rows, dtype=torch.bool, device=coords.device)
-    limit = max_inner_iterations if max_inner_iterations is not None else n + 2
-    for _ in range(limit):
+    # Each full move puts at least one more coordinate on its end value, so n + 2 passes always suffice;
+    # the bound only guards against a float corner case looping forever.
+    for _ in range(n + 2):
         distance = (coords - end).abs()
         current_l1 = distance.sum(dim=1)
         reached = torch.isclose(current_l1, target_l1, rtol=AT_TARGET_TOLERANCE, atol=AT_TARGET_TOLERANCE)

@@ -25,7 +25,6 @@ def guided_path(
     fraction: float,
     interpolation: str,
     schedule: str,
-    frames: int,
 ) -> PathIntegrator:
     """Walk ``steps`` path points; the guided move after point k targets L1 = L_tot·(1 − (k+1)/D).
 
@@ -42,12 +41,12 @@ def guided_path(
     coords = start.reshape(rows, -1).clone()
     total_l1 = (flat_end - coords).abs().sum(dim=1)
     divisor = steps if schedule == "paper" else steps - 1
-    integrator = PathIntegrator(steps, frames, ctx.model.denormalize)
+    integrator = PathIntegrator(steps, ctx.frames, ctx.model.denormalize)
     with ctx.phase("path"), torch.enable_grad():
         for k in range(steps - 1):
             guide = k < steps - 2
-            image, prob, pixel_grad, latent_grad = _point(ctx, space, coords.view(shape), first=k == 0, guide=guide)
-            integrator.add(image, prob, pixel_grad)
+            image, result, latent_grad = _point(ctx, space, coords.view(shape), first=k == 0, guide=guide)
+            integrator.add(image, result.outputs, result.probs, result.grads[0])
             if guide:
                 target = total_l1 * (1 - (k + 1) / divisor)
                 with ctx.phase("guided_rule"):
@@ -56,16 +55,16 @@ def guided_path(
                         fraction=fraction, interpolation=interpolation,
                     )
             ctx.report(k + 1, steps - 1)
-        integrator.add(ctx.inputs, ctx.input_probs, None)
+        integrator.add(ctx.inputs, ctx.input_output, ctx.input_probs, None)
     return integrator
 
 
 def _point(ctx: Context, space, coords: torch.Tensor, *, first: bool, guide: bool):
-    """Image, probability, pixel gradient and (if guiding) coordinate gradient at one path point."""
+    """Image, its gradient pass (pixel gradient first) and, if guiding, the coordinate gradient at one point."""
     if space.is_identity:
         image = coords.detach().requires_grad_(True)
         result = gradient_pass(ctx.model, image, ctx.targets, ctx.objective, [image])
-        return image, result.probs, result.grads[0], result.grads[0]
+        return image, result, result.grads[0]
     latent_grad = None
     if first:
         # The stored path starts at the raw baseline; guidance still comes from its reconstruction.
@@ -74,14 +73,14 @@ def _point(ctx: Context, space, coords: torch.Tensor, *, first: bool, guide: boo
         if guide:
             latent = coords.detach().requires_grad_(True)
             latent_grad = gradient_pass(ctx.model, space.decode(latent), ctx.targets, ctx.objective, [latent]).grads[0]
-        return image, result.probs, result.grads[0], latent_grad
+        return image, result, latent_grad
     if guide:
         latent = coords.detach().requires_grad_(True)
         image = space.decode(latent)
         result = gradient_pass(ctx.model, image, ctx.targets, ctx.objective, [image, latent])
-        return image, result.probs, result.grads[0], result.grads[1]
+        return image, result, result.grads[1]
     with torch.no_grad():
         image = space.decode(coords)
     image.requires_grad_(True)
     result = gradient_pass(ctx.model, image, ctx.targets, ctx.objective, [image])
-    return image, result.probs, result.grads[0], None
+    return image, result, None

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import torch
 
+from magig_core.attribution.result import MethodOutput
+
 
 def frame_positions(num_points: int, num_frames: int) -> torch.Tensor:
     """Evenly spaced path indices from the first to the last point (both included)."""
@@ -28,6 +30,8 @@ class PathIntegrator:
         self._attribution: torch.Tensor | None = None
         self._previous: tuple[torch.Tensor, torch.Tensor | None] | None = None
         self._probs: list[torch.Tensor] = []
+        self._first_output: torch.Tensor | None = None
+        self._last_output: torch.Tensor | None = None
         self._frames: list[torch.Tensor] = []
         self.nonfinite_gradients = 0
 
@@ -35,9 +39,12 @@ class PathIntegrator:
     def points_seen(self) -> int:
         return len(self._probs)
 
-    def add(self, image: torch.Tensor, prob: torch.Tensor, grad: torch.Tensor | None) -> None:
-        """Record the next path point; ``grad`` may be None only for the last point."""
+    def add(self, image: torch.Tensor, output: torch.Tensor, prob: torch.Tensor, grad: torch.Tensor | None) -> None:
+        """Record the next path point: its image, F_c, target probability and gradient (None only at the end)."""
         image = image.detach()
+        if self._first_output is None:
+            self._first_output = output.detach()
+        self._last_output = output.detach()
         if self._previous is not None:
             previous_image, previous_grad = self._previous
             contribution = previous_grad * (image - previous_image)
@@ -67,3 +74,14 @@ class PathIntegrator:
 
     def frames(self) -> torch.Tensor | None:
         return torch.stack(self._frames, dim=1) if self._frames else None
+
+    def output(self, **details) -> MethodOutput:
+        """The walked path as the one result type every method returns."""
+        attribution = self.attribution()
+        frames = self.frames()
+        return MethodOutput(
+            attributions=attribution, path_probs=self.path_probs(), path_start_output=self._first_output,
+            path_end_output=self._last_output, frames=frames,
+            frame_indices=self.frame_indices if frames is not None else None,
+            nonfinite_gradients=self.nonfinite_gradients, details=details,
+        )

@@ -22,7 +22,6 @@ class NormalizedModel:
     module: nn.Module
     mean: torch.Tensor  # [1,C,1,1]
     std: torch.Tensor  # [1,C,1,1]
-    representation_module: nn.Module | None
     autocast_dtype: torch.dtype | None = None  # reduced-precision network passes (bf16/fp16)
 
     def autocast(self):
@@ -63,14 +62,7 @@ def wrap_classifier(
     else:
         mean = torch.zeros(1, 1, 1, 1, device=device, dtype=dtype)
         std = torch.ones(1, 1, 1, 1, device=device, dtype=dtype)
-    representation = getattr(classifier, "representation_module", None)
-    return NormalizedModel(classifier, mean, std, representation, autocast_dtype)
-
-
-def last_linear_layer(module: nn.Module) -> nn.Module | None:
-    """The final ``nn.Linear`` in registration order: IG2's representation for a plain module."""
-    linear_layers = [m for m in module.modules() if isinstance(m, nn.Linear)]
-    return linear_layers[-1] if linear_layers else None
+    return NormalizedModel(classifier, mean, std, autocast_dtype)
 
 
 def objective_values(logits: torch.Tensor, targets: torch.Tensor, objective: str) -> torch.Tensor:

@@ -1,4 +1,8 @@
-"""The result of one ``explain`` call: attributions plus everything the diagnostics need for free."""
+"""What a method returns (``MethodOutput``) and what ``explain`` hands the user (``Explanation``).
+
+Every method's ``run`` returns the same ``MethodOutput``; ``explain`` adds what all methods share (the
+targets, the raw input's logits, timings, configuration) and the two completeness residuals.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +13,37 @@ import torch
 
 
 @dataclass
+class MethodOutput:
+    """A method's own contribution to an explanation of B images.
+
+    Path quantities run from the baseline side (index 0) to the input side (index N-1). The path's end
+    outputs are F_c at the first and last points the method actually integrated over (NaN for a method
+    with many paths, such as AGI): they differ from the raw images' outputs where the path's endpoints
+    are reconstructions (EIG, MIG) or a point of the method's own (IG2, Blur IG).
+    """
+
+    attributions: torch.Tensor  # [B,3,H,W], per element of the classifier's normalized input
+    path_probs: torch.Tensor  # [B,N] target-class softmax probability at every path point
+    path_start_output: torch.Tensor  # [B] F_c at the path's first point
+    path_end_output: torch.Tensor  # [B] F_c at the path's last point
+    frames: torch.Tensor | None = None  # [B,F,3,H,W] path images in [0,1] space, unclamped
+    frame_indices: torch.Tensor | None = None  # [F] path index of each frame
+    nonfinite_gradients: int = 0  # gradient entries that were not finite and were counted as zero
+    details: dict[str, Any] = field(default_factory=dict)  # run facts beyond the options (e.g. a bank size)
+
+
+@dataclass
 class Explanation:
     """Attributions and path diagnostics for a batch of B images.
 
-    Path quantities run from the baseline side (index 0) to the input side (index N-1); for IG2, whose
-    search walks away from the input, the path is reported reversed so that plots read the same way.
+    Two residuals, because two questions are asked of them:
+    ``completeness_residual`` = |ΣA − (F_c(input) − F_c(baseline))| against the RAW images (or, for a
+    method without a baseline image, the start of its own path): does the attribution account for the
+    model's output difference? ``path_residual`` = |ΣA − (F_c(p_last) − F_c(p_first))| against the
+    path's own endpoints: how exact is the integration? They coincide for anchored paths (IG, GIG,
+    MA-GIG); for EIG and MIG, whose endpoints are autoencoder reconstructions, their gap is the
+    reconstruction's effect on the output. For IG2, whose search walks away from the input, the path is
+    reported reversed so that plots read the same way.
     """
 
     method: str
@@ -21,9 +51,11 @@ class Explanation:
     targets: torch.Tensor  # [B] class indices that were explained
     path_probs: torch.Tensor  # [B,N] target-class softmax probability at every path point
     input_output: torch.Tensor  # [B] objective F_c at the raw input
-    baseline_output: torch.Tensor  # [B] F_c at the raw baseline; IG2: at its path's start; AGI: NaN (many paths)
+    baseline_output: torch.Tensor  # [B] F_c at the raw baseline, or at the method's own path start
     input_logits: torch.Tensor  # [B,K] classifier logits on the raw input
     completeness_residual: torch.Tensor  # [B] |sum(A) - (F_c(input) - F_c(baseline))|
+    path_start_output: torch.Tensor | None = None  # [B] F_c at the path's first point
+    path_end_output: torch.Tensor | None = None  # [B] F_c at the path's last point
     frames: torch.Tensor | None = None  # [B,F,3,H,W] path images in [0,1] space, unclamped
     frame_indices: torch.Tensor | None = None  # [F] path index of each frame
     timings: dict[str, float] = field(default_factory=dict)  # seconds per phase
@@ -36,8 +68,21 @@ class Explanation:
     @property
     def relative_completeness_residual(self) -> torch.Tensor:
         """Residual divided by |F_c(input) - F_c(baseline)| (NaN where that difference is 0)."""
-        gap = (self.input_output - self.baseline_output).abs()
-        return self.completeness_residual / gap.where(gap > 0, torch.full_like(gap, float("nan")))
+        return self.completeness_residual / _nonzero(self.input_output - self.baseline_output)
+
+    @property
+    def path_residual(self) -> torch.Tensor:
+        """|ΣA − (F_c(p_last) − F_c(p_first))|: the integration error alone (NaN without a single path)."""
+        if self.path_start_output is None or self.path_end_output is None:
+            return torch.full_like(self.completeness_residual, float("nan"))
+        total = self.attributions.flatten(1).sum(dim=1)
+        return (total - (self.path_end_output - self.path_start_output)).abs()
+
+    @property
+    def relative_path_residual(self) -> torch.Tensor:
+        if self.path_start_output is None or self.path_end_output is None:
+            return self.path_residual
+        return self.path_residual / _nonzero(self.path_end_output - self.path_start_output)
 
     @property
     def frame_probs(self) -> torch.Tensor | None:
@@ -52,3 +97,8 @@ class Explanation:
         for name, value in self.__dict__.items():
             moved[name] = value.to(device) if isinstance(value, torch.Tensor) else value
         return Explanation(**moved)
+
+
+def _nonzero(gap: torch.Tensor) -> torch.Tensor:
+    gap = gap.abs()
+    return gap.where(gap > 0, torch.full_like(gap, float("nan")))

@@ -6,9 +6,20 @@ in two spaces; IG and EIG the same straight line.
 
 from __future__ import annotations
 
+from typing import Protocol, runtime_checkable
+
 import torch
 
 from magig_core.attribution.model import NormalizedModel
+
+
+@runtime_checkable
+class Autoencoder(Protocol):
+    """What a latent method needs: differentiable maps between [0,1] images and a deterministic latent."""
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor: ...
+
+    def decode(self, latents: torch.Tensor) -> torch.Tensor: ...
 
 
 class PixelSpace:
@@ -29,7 +40,7 @@ class LatentSpace:
 
     is_identity = False
 
-    def __init__(self, model: NormalizedModel, autoencoder, dtype: torch.dtype) -> None:
+    def __init__(self, model: NormalizedModel, autoencoder: Autoencoder, dtype: torch.dtype) -> None:
         self.model = model
         self.autoencoder = autoencoder
         self.dtype = dtype

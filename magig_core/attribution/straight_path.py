@@ -18,9 +18,9 @@ from magig_core.attribution.model import chunks, gradient_pass
 ImagesAt = Callable[[range], torch.Tensor]  # path indices -> normalized images [len, B, C, H, W]
 
 
-def integrate_points(ctx: Context, num_points: int, images_at: ImagesAt, frames: int) -> PathIntegrator:
+def integrate_points(ctx: Context, num_points: int, images_at: ImagesAt) -> PathIntegrator:
     """Left-point Riemann sum over points produced chunk by chunk, in path order."""
-    integrator = PathIntegrator(num_points, frames, ctx.model.denormalize)
+    integrator = PathIntegrator(num_points, ctx.frames, ctx.model.denormalize)
     rows = ctx.batch_size
     repeated_targets = None
     with torch.enable_grad():
@@ -33,14 +33,15 @@ def integrate_points(ctx: Context, num_points: int, images_at: ImagesAt, frames:
             result = gradient_pass(ctx.model, flat, repeated_targets, ctx.objective, [flat])
             grads = result.grads[0].view_as(images)
             probs = result.probs.view(len(indices), rows)
+            outputs = result.outputs.view(len(indices), rows)
             for offset, index in enumerate(indices):
                 last = index == num_points - 1
-                integrator.add(images[offset], probs[offset], None if last else grads[offset])
+                integrator.add(images[offset], outputs[offset], probs[offset], None if last else grads[offset])
             ctx.report(indices.stop, num_points)
     return integrator
 
 
-def straight_path(ctx: Context, space, *, steps: int, interpolation: str, frames: int) -> PathIntegrator:
+def straight_path(ctx: Context, space, *, steps: int, interpolation: str) -> PathIntegrator:
     """p_k = decode(start + k/(N−1)·(end − start)); the pixel line ends exactly at the input."""
     with ctx.phase("encode"):
         start = space.encode(ctx.baseline01)
@@ -55,7 +56,7 @@ def straight_path(ctx: Context, space, *, steps: int, interpolation: str, frames
         return decoded.reshape(len(indices), rows, *decoded.shape[1:])
 
     with ctx.phase("path"):
-        return integrate_points(ctx, steps, images_at, frames)
+        return integrate_points(ctx, steps, images_at)
 
 
 def _interpolate(start: torch.Tensor, end: torch.Tensor, alpha: torch.Tensor, mode: str, rows: int) -> torch.Tensor:

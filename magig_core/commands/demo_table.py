@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from magig_core.attribution.validation import METHODS
+from magig_core.attribution import METHODS
 from magig_core.demo.models import load_demo_autoencoder, load_demo_classifier, read_card
 from magig_core.demo.table import markdown_table, score_method
 from magig_core.demo.world import DATA_VERSION, generate
@@ -22,7 +22,8 @@ DEFAULT_OUT = Path(__file__).resolve().parents[2] / "docs" / "demo_table.md"
 def build_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--images", type=int, default=200, help="number of demo images (class-balanced)")
     parser.add_argument("--seed", type=int, default=2, help="image seed (training used 0, the card 1)")
-    parser.add_argument("--steps", type=int, default=200, help="path points per method (IG2: search steps)")
+    parser.add_argument("--steps", type=int, default=200,
+                        help="path points of every method with a path (IG2 keeps its 201 search steps)")
     parser.add_argument("--batch-size", type=int, default=50, help="images explained together")
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS, metavar="METHOD")
     parser.add_argument("--weights", type=Path, default=None, help="demo weights folder (default: bundled)")

@@ -18,9 +18,11 @@ from typing import Any
 
 import torch
 
+from magig_core.attribution.registry import method_spec
 from magig_core.data import datasets
 from magig_core.data.datasets import DatasetError, ImageSet
 from magig_core.evaluation import distributed
+from magig_core.evaluation.loop import EvaluationSettings, run_jobs
 from magig_core.evaluation.plan import (
     Job,
     PlanError,
@@ -30,7 +32,6 @@ from magig_core.evaluation.plan import (
     require_autoencoders,
 )
 from magig_core.evaluation.records import RecordWriter, rank_file, read_records, write_merged
-from magig_core.evaluation.runner import RunSettings, run_jobs
 from magig_core.evaluation.summary import summarize_job, write_summary
 from magig_core.metrics.faithfulness import IMPUTATIONS, PAPER_RATIOS
 from magig_core.metrics.perceptual import LPIPS_NETS, LpipsUnavailableError, load_frame_distance
@@ -48,9 +49,9 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
                            "in ImageFolder layout), pet (Oxford-IIIT Pet, the paper's 5%% held-out split), "
                            "flowers (torchvision's Flowers102 layout, val split), csv (with --labels)")
     data.add_argument("--labels", type=Path, help="CSV with columns path,label (for --dataset csv)")
-    data.add_argument("--order", choices=("sorted", "paper"), default="sorted",
-                      help="image order for imagefolder/imagenet: sorted (default) or paper (the seeded "
-                           "shuffle the ImageNet table was drawn from)")
+    data.add_argument("--order", choices=("sorted", "paper"), default=None,
+                      help="image order: paper (the seeded shuffle the ImageNet table was drawn from; the "
+                           "default for imagenet) or sorted (the default for imagefolder)")
     data.add_argument("--limit", type=int, help="evaluate only the first N images of the order "
                                                  f"(paper: 500; demo default {DEMO_DEFAULT_LIMIT})")
     data.add_argument("--image-size", type=int, help="resize side (default: the classifier's input size)")
@@ -117,15 +118,22 @@ def _per_name(text: str | None, names: list[str], option: str) -> dict[str, str]
     return pairs
 
 
+def _order(args: argparse.Namespace, demo: bool) -> str:
+    if demo or args.dataset not in ("imagefolder", "imagenet"):
+        return "preset"
+    return args.order or ("paper" if args.dataset == "imagenet" else "sorted")
+
+
 def _image_set(args: argparse.Namespace, size: int) -> ImageSet:
+    """The whole ordered set (``--limit`` is applied by the caller: the IG2 bank comes from the whole order)."""
     if args.data == "demo":
         from magig_core.data.demo import demo_set
 
-        return demo_set(args.limit or DEMO_DEFAULT_LIMIT, size=size)
+        return demo_set(max(args.limit or DEMO_DEFAULT_LIMIT, args.ig2_references), size=size)
     if args.dataset == "imagefolder":
-        image_set = datasets.image_folder(args.data, size=size, order=args.order)
+        image_set = datasets.image_folder(args.data, size=size, order=args.order or "sorted")
     elif args.dataset == "imagenet":
-        image_set = datasets.imagenet_val(args.data, size=size, order=args.order)
+        image_set = datasets.imagenet_val(args.data, size=size, order=args.order or "paper")
     elif args.dataset == "pet":
         image_set = datasets.oxford_pet(args.data, size=size)
     elif args.dataset == "flowers":
@@ -136,7 +144,7 @@ def _image_set(args: argparse.Namespace, size: int) -> ImageSet:
         image_set = datasets.labels_csv(args.data, args.labels, size=size)
     if len(image_set) == 0:
         raise DatasetError(f"no images found under {args.data}")
-    return image_set.head(args.limit)
+    return image_set
 
 
 def _versions() -> dict[str, str]:
@@ -228,14 +236,16 @@ def _run(args: argparse.Namespace, group: distributed.ProcessGroup) -> int:
 
     first = models.classifier(classifiers[0])
     size = args.image_size or int(getattr(first, "input_size", (datasets.PAPER_IMAGE_SIZE,))[0])
-    image_set = _image_set(args, size)
+    whole_set = _image_set(args, size)
+    image_set = whole_set.head(args.limit or (DEMO_DEFAULT_LIMIT if demo else None))
     for name in classifiers:
         _check_classes(image_set, name, models.classifier(name))
 
     common = {"objective": args.objective, "seed": args.seed, "imputation": args.imputation, "ratios": list(ratios),
               "image_size": size, "dataset": image_set.name,
-              "order": args.order if args.dataset in ("imagefolder", "imagenet") and not demo else "preset"}
-    if "ig2" in methods:
+              "order": _order(args, demo)}
+    draws_references = any(method_spec(m).draws_references for m in methods)
+    if draws_references:
         common["ig2_references"] = args.ig2_references
     distance = None
     if args.path_distance_images > 0:
@@ -246,13 +256,13 @@ def _run(args: argparse.Namespace, group: distributed.ProcessGroup) -> int:
             print(f"evaluate: note: {distance.reason}", file=sys.stderr)
     jobs = build_jobs(classifiers, methods, common=common, autoencoders=autoencoders, **per_method)
     references = None
-    if "ig2" in methods:
-        bank = range(min(args.ig2_references, len(image_set)))
-        references = torch.stack([image_set.load(i) for i in bank]).to(device)
+    if draws_references:  # the paper's bank: the first images of the whole order, whatever --limit says
+        bank = range(min(args.ig2_references, len(whole_set)))
+        references = torch.stack([whole_set.load(i) for i in bank]).to(device)
 
     args.out.mkdir(parents=True, exist_ok=True)
     done = set(read_records(args.out))
-    settings = RunSettings(
+    settings = EvaluationSettings(
         batch_size=args.batch_size, metric_batch_size=args.metric_batch_size, ratios=ratios,
         imputation=args.imputation, objective=args.objective, seed=args.seed,
         distance_images=args.path_distance_images, progress=not args.no_progress and group.is_main,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 
@@ -15,30 +16,53 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("images", nargs="*", help="image files (default: the bundled demo examples)")
     parser.add_argument("--classifier", default="demo-shapes", help="classifier name or architecture (default demo-shapes)")
     parser.add_argument("--autoencoder", default="demo-shapes", help="autoencoder for latent methods (default demo-shapes)")
-    parser.add_argument("--methods", default="ma-gig,gig", help="comma-separated methods (default ma-gig,gig)")
-    parser.add_argument("--steps", type=int, default=None, help="path points N (default: the paper's, 200)")
-    parser.add_argument("--fraction", type=float, default=None, help="guided selection fraction (default per method)")
-    parser.add_argument("--interpolation", choices=("lerp", "slerp"), default="lerp")
+    parser.add_argument("--methods", default="ma-gig,gig", help="comma-separated methods or aliases (default ma-gig,gig)")
+    parser.add_argument("--steps", default=None,
+                        help="path points: N for every method with a path (IG2 keeps its 201 search steps), or "
+                             "method=N,... (default: the paper's)")
+    parser.add_argument("--fraction", default=None,
+                        help="guided selection fraction: F for GIG and MA-GIG, or gig=0.1,ma-gig=0.05 (the defaults)")
+    parser.add_argument("--interpolation", default=None,
+                        help="lerp or slerp for MA-GIG's partial moves, or method=VALUE (e.g. eig=slerp)")
     parser.add_argument("--objective", choices=("prob", "logit"), default="prob")
     parser.add_argument("--target", type=int, default=None, help="class index to explain (default: prediction)")
+    parser.add_argument("--size", type=int, default=None,
+                        help="working resolution in pixels (default: the classifier's input size)")
     parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
     parser.add_argument("--out", default="runs/explain", help="output folder (default runs/explain)")
 
 
 def run(args: argparse.Namespace) -> int:
+    from magig_core.evaluation.plan import PlanError, parse_methods, parse_per_method
+
+    try:
+        methods = parse_methods(args.methods)
+        options = {method: {} for method in methods}
+        for option, cast in (("steps", int), ("fraction", float), ("interpolation", str)):
+            for method, value in parse_per_method(getattr(args, option), option, methods, cast).items():
+                options[method][option] = value
+    except PlanError as err:
+        print(f"explain: error: {err}", file=sys.stderr)
+        return 2
+    return _explain_files(args, methods, options)
+
+
+def _explain_files(args: argparse.Namespace, methods: list[str], options: dict[str, dict]) -> int:
     import numpy as np
     import torch
 
-    from magig_core.attribution import explain
+    from magig_core.attribution import explain, method_spec
+    from magig_core.explorer.examples import gallery, reference_bank
     from magig_core.images import ImageInputError, load_image, to_tensor
     from magig_core.models import default_device, load_autoencoder, load_classifier
 
     device = torch.device(args.device) if args.device else default_device()
     classifier = load_classifier(args.classifier, device=device)
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    autoencoder = None
-    if any(m.replace("_", "-") in ("ma-gig", "magig", "eig", "mig") for m in methods):
-        autoencoder = load_autoencoder(args.autoencoder, device=device)
+    needs_autoencoder = any(method_spec(m).needs_autoencoder for m in methods)
+    autoencoder = load_autoencoder(args.autoencoder, device=device) if needs_autoencoder else None
+    size = (args.size, args.size) if args.size else tuple(classifier.input_size)
+    draws = any(method_spec(m).draws_references for m in methods)
+    references = reference_bank(size, gallery()).to(device) if draws else None
     paths = [Path(p) for p in args.images] or _example_paths()
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -48,14 +72,13 @@ def run(args: argparse.Namespace) -> int:
         except ImageInputError as error:
             print(f"skipping {path}: {error}")
             continue
-        image = to_tensor(loaded.image, classifier.input_size).to(device)
+        image = to_tensor(loaded.image, size).to(device)
         targets = None if args.target is None else [args.target]
         results = {}
         for method in methods:
             results[method] = explain(
-                image, classifier, method, autoencoder=autoencoder, targets=targets, steps=args.steps,
-                fraction=args.fraction, interpolation=args.interpolation, objective=args.objective,
-                references=image if method == "ig2" else None,
+                image, classifier, method, autoencoder=autoencoder, targets=targets, objective=args.objective,
+                references=references, **options[method],
             ).to("cpu")
             _print_summary(path, method, results[method], classifier.class_names)
         stem = out_dir / path.stem
@@ -82,9 +105,11 @@ def _print_summary(path: Path, method: str, result, class_names) -> None:
 
 def _save(stem: Path, image, results: dict, class_names) -> None:
     from magig_core import viz
+    from magig_core.attribution import method_spec
 
     maps = [viz.saliency(r.attributions[0]) for r in results.values()]
-    figure = viz.maps_figure(viz.to_uint8(image), maps, list(results), viz.robust_max(maps))
+    labels = [method_spec(m).label for m in results]
+    figure = viz.maps_figure(viz.to_uint8(image), maps, labels, viz.robust_max(maps))
     figure.savefig(f"{stem}_maps.png")
     summary = {
         method: {
@@ -93,6 +118,7 @@ def _save(stem: Path, image, results: dict, class_names) -> None:
             "input_output": float(r.input_output[0]),
             "baseline_output": float(r.baseline_output[0]),
             "completeness_residual": float(r.completeness_residual[0]),
+            "path_residual": float(r.path_residual[0]),
             "timings": r.timings,
             "config": r.config,
         }

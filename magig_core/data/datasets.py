@@ -18,13 +18,14 @@ from PIL import Image
 from torchvision.transforms import functional as TF
 
 from magig_core.data.ordering import paper_shuffle_order, train_test_indices
+from magig_core.errors import ArgumentError
 
 PAPER_IMAGE_SIZE = 256
 ORDERS = ("sorted", "paper")
 _PET_LABEL = re.compile(r"_\d+\.jpg$")
 
 
-class DatasetError(ValueError):
+class DatasetError(ArgumentError):
     """A dataset folder is missing or laid out differently than expected; the message says what to fix."""
 
 

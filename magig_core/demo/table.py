@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from magig_core.attribution.api import explain
-from magig_core.attribution.validation import LATENT_METHODS
+from magig_core.attribution import explain, method_spec
+from magig_core.attribution.registry import shared_options_for
 from magig_core.demo.world import Samples
 from magig_core.metrics.faithfulness import faithfulness
 from magig_core.metrics.localization import energy_in_mask, pointing_game, random_attribution_energy
@@ -47,9 +47,9 @@ def score_method(
             samples.images[rows],
             classifier,
             method,
-            autoencoder=autoencoder if method in LATENT_METHODS else None,
+            autoencoder=autoencoder,
             targets=samples.labels[rows],
-            steps=steps,
+            **shared_options_for(method, {"steps": steps}),
         )
         parts.append(result.attributions.detach().cpu())
         change = (result.input_output - result.baseline_output).abs().clamp_min(1e-12)
@@ -98,7 +98,7 @@ def markdown_table(rows: Sequence[MethodRow], samples: Samples, header: str) -> 
             cells.append(f"**{value}**" if getattr(row, attr) == best[attr] else value)
         residual = "–" if row.completeness != row.completeness else f"{row.completeness:.3f}"
         lines.append(
-            f"| {row.method.upper()} | " + " | ".join(cells) + f" | {residual} | {row.seconds:.0f} |"
+            f"| {method_spec(row.method).label} | " + " | ".join(cells) + f" | {residual} | {row.seconds:.0f} |"
         )
     chance = float(random_attribution_energy(samples.masks).mean())
     lines.append(f"| random map (chance) | {chance:.4f} | {chance:.4f} | – | – | – | – | – |")

@@ -13,40 +13,43 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from magig_core.attribution import validation as check
-from magig_core.attribution.validation import LATENT_METHODS, METHODS, canonical_method
-
-PAPER_ORDER = ("gi", "ig", "ig2", "agi", "eig", "mig", "gig", "ma-gig")
-DISPLAY_NAMES = {"gi": "GI", "ig": "IG", "ig2": "IG2", "agi": "AGI", "eig": "EIG", "mig": "MIG", "gig": "GIG",
-                 "ma-gig": "MA-GIG"}
-USES = {
-    "steps": {"ig", "ig2", "gig", "eig", "mig", "ma-gig"},
-    "fraction": {"gig", "ma-gig"},
-    "interpolation": {"eig", "ma-gig"},
-    "autoencoder": set(LATENT_METHODS),
-}
+from magig_core.attribution.registry import method_names, method_spec
+from magig_core.errors import ArgumentError
 
 
-class PlanError(ValueError):
+class PlanError(ArgumentError):
     """A command-line choice that cannot be evaluated; the message says what to change."""
 
 
 def parse_methods(text: str) -> list[str]:
     names = [m for m in text.split(",") if m.strip()]
     if not names:
-        raise PlanError(f"--methods is empty; choose from {', '.join(METHODS)}")
+        raise PlanError(f"--methods is empty; choose from {', '.join(method_names())}")
     try:
-        methods = [canonical_method(m) for m in names]
+        methods = [method_spec(m).name for m in names]
     except ValueError as err:
         raise PlanError(str(err)) from err
     return list(dict.fromkeys(methods))
 
 
+def _reads(method: str, option: str, *, shared: bool) -> bool:
+    """Whether a value for ``option`` reaches ``method``: an unqualified one only if the method shares it."""
+    spec = method_spec(method)
+    if option == "autoencoder":
+        return spec.needs_autoencoder
+    return option in (spec.shared_options if shared else spec.option_names)
+
+
 def parse_per_method(
     text: str | None, option: str, methods: list[str], cast: Callable[[str], Any] = str
 ) -> dict[str, Any]:
-    """``"v"`` → every concerned method gets v; ``"a=v1,b=v2"`` → per method. Unconcerned methods get nothing."""
-    concerned = [m for m in methods if m in USES[option]]
+    """``"v"`` → every method that shares the option gets v; ``"a=v1,b=v2"`` → per method.
+
+    A single value never reaches a method for which the option means something else: ``--steps 200``
+    leaves IG2's 201 search steps alone and ``--interpolation slerp`` leaves EIG linear; name the method
+    (``ig2=150``, ``eig=slerp``) to set it there.
+    """
+    concerned = [m for m in methods if _reads(m, option, shared=True)]
     if text is None or not text.strip():
         return {}
     values: dict[str, Any] = {}
@@ -55,12 +58,12 @@ def parse_per_method(
         if all("=" not in p for p in parts) and len(parts) == 1:
             return {m: cast(parts[0]) for m in concerned}
         for part in parts:
-            method, sep, value = part.partition("=")
-            method = method.strip().lower()
-            if not sep or method not in METHODS:
+            name, sep, value = part.partition("=")
+            if not sep:
                 raise PlanError(f"--{option.replace('_', '-')} {text!r}: write one value or method=value pairs, "
                                 f"e.g. gig=0.1,ma-gig=0.05")
-            if method not in USES[option]:
+            method = method_spec(name).name
+            if not _reads(method, option, shared=False):
                 raise PlanError(f"--{option.replace('_', '-')} does not apply to {method}")
             values[method] = cast(value.strip())
     except (TypeError, ValueError) as err:
@@ -73,7 +76,7 @@ def parse_per_method(
 def require_autoencoders(methods: list[str], autoencoders: dict[str, str]) -> None:
     """Latent methods cannot run without one; say so before any data or model is loaded."""
     for method in methods:
-        if method in LATENT_METHODS and method not in autoencoders:
+        if method_spec(method).needs_autoencoder and method not in autoencoders:
             raise PlanError(f"{method} needs an autoencoder: pass --autoencoder NAME (e.g. mar, sd2, or "
                             f"demo-shapes) or --autoencoder {method}=NAME")
 
@@ -108,7 +111,7 @@ def build_jobs(
     autoencoders: dict[str, str],
 ) -> list[Job]:
     """Jobs in the table's order: classifiers as given, methods in the paper's row order."""
-    ordered = sorted(methods, key=PAPER_ORDER.index)
+    ordered = sorted(methods, key=lambda method: method_spec(method).paper_order)
     jobs = []
     for clf in classifiers:
         for method in ordered:
@@ -127,13 +130,8 @@ def build_jobs(
 
 
 def _check_settings(method: str, kwargs: dict[str, Any]) -> None:
-    """The engine's own checks, run before any image is touched."""
+    """The method's own checks of its options, run before any image is touched."""
     try:
-        if "steps" in kwargs:
-            check.check_steps(kwargs["steps"], method)
-        if "fraction" in kwargs:
-            check.check_fraction(kwargs["fraction"])
-        if "interpolation" in kwargs:
-            check.check_choice(kwargs["interpolation"], ("lerp", "slerp"), "interpolation")
+        method_spec(method).make_options(kwargs)
     except (TypeError, ValueError) as err:
-        raise PlanError(f"{method}: {err}") from err
+        raise PlanError(str(err)) from err

@@ -12,7 +12,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from magig_core.evaluation.plan import DISPLAY_NAMES, Job
+from magig_core.attribution.registry import method_spec
+from magig_core.evaluation.plan import Job
 
 CSV_FIELDS = ("classifier", "method", "images", "diffid", "insertion", "deletion", "insertion_soft",
               "deletion_soft", "original_accuracy", "completeness_residual", "relative_completeness_residual",
@@ -87,7 +88,7 @@ def markdown_table(results: list[dict[str, Any]], ratios: list[float], dataset: 
         scores = [cell[(c, m)]["diffid"] for m in methods if (c, m) in cell and cell[(c, m)]["diffid"] is not None]
         best[c] = max(scores) if scores else None
     for m in methods:
-        row = [DISPLAY_NAMES.get(m, m)]
+        row = [method_spec(m).label]
         for c in classifiers:
             r = cell.get((c, m))
             if r is None:

@@ -14,6 +14,7 @@ from typing import Literal
 import torch
 from torch import nn
 
+from magig_core.errors import MagigError
 from magig_core.models import WeightsUnavailableError, load_autoencoder, load_classifier
 from magig_core.models.availability import weights_status
 from magig_core.models.registry import ModelInfo, list_autoencoders, list_classifiers
@@ -22,7 +23,7 @@ Kind = Literal["classifier", "autoencoder"]
 DEMO = "demo-shapes"
 
 
-class ModelUnavailableError(RuntimeError):
+class ModelUnavailableError(MagigError, RuntimeError):
     """A model that cannot be used here, with a message meant for the end user."""
 
 

@@ -1,9 +1,9 @@
 """How long a run will take, said before it starts.
 
-A run's cost is dominated by classifier and decoder passes, whose counts per method follow from the
-step count (METHODS.md §2.9, "minimal" column). Multiplying those counts by the seconds one pass takes,
-either a model's published cost hint or one quick measured pass on the actual device, gives an estimate
-that is good to a factor of about two: enough to warn before a run that would take minutes.
+A run's cost is dominated by classifier and decoder passes. Each method's spec counts them per image
+(``MethodSpec.cost``); multiplying by the seconds one pass takes (measured on the actual device and
+size, or a model's published cost hint) gives the estimate. Once a method has run with the same models,
+its observed seconds per step replace the guess.
 """
 
 from __future__ import annotations
@@ -15,22 +15,30 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from magig_core.explorer.settings import LATENT_METHODS, METHOD_LABELS, RunSettings
+from magig_core.attribution import method_spec
+from magig_core.explorer.settings import RunSettings
+from magig_core.models.registry import fastest_autoencoder
 
 SLOW_RUN_SECONDS = 60.0  # above this a CPU user is warned and offered cheaper settings
-METRIC_PASSES = 12.0  # insertion/deletion forwards (18, no backward) plus the path-distance forwards
-AGI_ITERATIONS = 15
-AGI_NEGATIVES = 10
+METRIC_FORWARDS = 22.0  # insertion/deletion (18), prediction and path-distance forwards per method
+FORWARD_SHARE = 0.35  # a forward pass's share of forward+backward, to split published fwd+bwd hints
 
 
 @dataclass(frozen=True)
-class StepCost:
-    """Seconds per pass for one image at the classifier's input size."""
+class PassCost:
+    """Seconds per pass for one image at the run's size."""
 
-    classifier: float  # forward + backward to the input
-    decoder: float = 0.0  # forward + backward to the latent
-    decoder_forward: float = 0.0  # forward only
+    classifier_forward: float
+    classifier_backward: float
+    decoder_forward: float = 0.0
+    decoder_backward: float = 0.0
     source: str = "measured"
+
+    @classmethod
+    def from_hints(cls, classifier: float, decoder: float, source: str) -> PassCost:
+        """Split forward+backward hints into their forward and backward parts."""
+        return cls(FORWARD_SHARE * classifier, (1 - FORWARD_SHARE) * classifier,
+                   FORWARD_SHARE * decoder, (1 - FORWARD_SHARE) * decoder, source)
 
 
 @dataclass(frozen=True)
@@ -43,12 +51,14 @@ class Estimate:
         return sum(self.per_method.values())
 
 
-class RunHistory:
-    """Seconds per path step that finished runs actually took, per (method, models, device).
+def method_steps(method: str, settings: RunSettings) -> int:
+    """The steps this method will actually walk with these settings (1 for a method without steps)."""
+    options = method_spec(method).make_options(settings.options_for(method))
+    return int(getattr(options, "steps", 1))
 
-    Pass counts miss input-dependent work (guided inner loops, MIG's energy descent), so once a method has
-    run with the same models, its observed rate replaces the model-based guess.
-    """
+
+class RunHistory:
+    """Seconds per step that finished runs took, per (method, models, device)."""
 
     def __init__(self) -> None:
         self._rates: dict[tuple[str, str, str, str], float] = {}
@@ -56,7 +66,7 @@ class RunHistory:
 
     def record(self, method: str, settings: RunSettings, device: str, seconds: float) -> None:
         key = (method, settings.classifier, settings.autoencoder, device)
-        rate = seconds / settings.steps
+        rate = seconds / method_steps(method, settings)
         with self._lock:
             previous = self._rates.get(key)
             self._rates[key] = rate if previous is None else 0.5 * (previous + rate)
@@ -66,26 +76,17 @@ class RunHistory:
             return self._rates.get((method, settings.classifier, settings.autoencoder, device))
 
 
-def method_passes(method: str, steps: int, num_classes: int | None) -> tuple[float, float, float]:
-    """(classifier passes, decoder passes, decoder forwards) of one method for one image."""
-    n = float(steps)
-    if method == "gi":
-        return 1.0, 0.0, 0.0
-    if method == "agi":
-        negatives = min(AGI_NEGATIVES, (num_classes or AGI_NEGATIVES + 1) - 1)
-        return 1.5 * AGI_ITERATIONS * negatives, 0.0, 0.0
-    if method == "ig2":
-        return 2 * n, 0.0, 0.0
-    if method == "eig":
-        return n, 0.0, n
-    if method == "mig":
-        return n, 4 * n, 2 * n
-    if method == "ma-gig":
-        return n, n, 0.0
-    return n, 0.0, 0.0  # ig, gig
+def method_seconds(method: str, settings: RunSettings, cost: PassCost, num_classes: int) -> float:
+    """One image's seconds for one method: its spec's pass counts times the pass costs, plus the metrics."""
+    spec = method_spec(method)
+    passes = spec.cost(spec.make_options(settings.options_for(method)), num_classes)
+    return ((passes.classifier_forward + METRIC_FORWARDS) * cost.classifier_forward
+            + passes.classifier_backward * cost.classifier_backward
+            + (passes.decoder_forward + passes.encoder_forward) * cost.decoder_forward
+            + passes.decoder_backward * cost.decoder_backward)
 
 
-def estimate(settings: RunSettings, cost: StepCost, num_classes: int | None = None, *,
+def estimate(settings: RunSettings, cost: PassCost, num_classes: int | None = None, *,
              history: RunHistory | None = None, device: str = "cpu") -> Estimate:
     """Observed rates from earlier runs where there are any, else pass counts times the pass cost."""
     per_method = {}
@@ -93,28 +94,34 @@ def estimate(settings: RunSettings, cost: StepCost, num_classes: int | None = No
     for method in settings.methods:
         rate = history.rate(method, settings, device) if history is not None else None
         if rate is not None:
-            per_method[method] = rate * settings.steps
+            per_method[method] = rate * method_steps(method, settings)
             observed += 1
-            continue
-        cls, dec, dec_fwd = method_passes(method, settings.steps, num_classes)
-        per_method[method] = (cls + METRIC_PASSES) * cost.classifier + dec * cost.decoder + dec_fwd * cost.decoder_forward
+        else:
+            per_method[method] = method_seconds(method, settings, cost, num_classes or 1000)
     source = cost.source if not observed else ("from earlier runs" if observed == len(per_method)
                                                else f"from earlier runs and {cost.source}")
     return Estimate(per_method, source)
 
 
+def gpu_seconds(result: Estimate, *, minimum: float = 20.0, maximum: float = 300.0) -> int:
+    """GPU time to request from a scheduler (ZeroGPU) for a run: its estimate with headroom, capped."""
+    return int(min(maximum, minimum + 1.5 * result.total))
+
+
 def describe(result: Estimate, settings: RunSettings, *, on_gpu: bool) -> tuple[str, str | None]:
     """A one-line estimate for the UI and, for slow CPU runs, a warning proposing cheaper settings."""
-    parts = ", ".join(f"{METHOD_LABELS[m]} {_duration(s)}" for m, s in result.per_method.items())
+    parts = ", ".join(f"{method_spec(m).label} {_duration(s)}" for m, s in result.per_method.items())
     line = f"Estimated run time: **{_duration(result.total)}** ({parts}; {result.source})."
     if on_gpu or result.total <= SLOW_RUN_SECONDS:
         return line, None
     fewer = max(8, int(settings.steps * SLOW_RUN_SECONDS / result.total) // 4 * 4)
     advice = [f"lower the steps to about {fewer}"]
-    if LATENT_METHODS.intersection(settings.methods) and "taesd" not in settings.autoencoder:
-        advice.append("choose the TAESD autoencoder (about 20× cheaper per step on CPU)")
-    if "mig" in settings.methods:
-        advice.append("deselect MIG (the slowest method)")
+    fastest = fastest_autoencoder()
+    if settings.needs_autoencoder and fastest is not None and settings.autoencoder != fastest.name:
+        advice.append(f"choose the {fastest.name} autoencoder ({fastest.cost_hint})")
+    slowest = max(result.per_method, key=result.per_method.get)
+    if len(result.per_method) > 1 and result.per_method[slowest] > 0.5 * result.total:
+        advice.append(f"deselect {method_spec(slowest).label} (the slowest method here)")
     warning = (f"This run will take about {_duration(result.total)} on the CPU. To get results faster, "
                + ", or ".join(advice) + ".")
     return line, warning
@@ -128,26 +135,28 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 60:.1f} min"
 
 
-_MEASURED: dict[tuple, StepCost] = {}
+_MEASURED: dict[tuple, PassCost] = {}
 _MEASURE_LOCK = threading.Lock()
 
 
-def measure_step_cost(classifier: nn.Module, autoencoder: nn.Module | None, *, repeats: int = 2) -> StepCost:
-    """Time one classifier pass and one decoder pass on the models' own device (cached per model pair)."""
+def measure_pass_cost(classifier: nn.Module, autoencoder: nn.Module | None, size: tuple[int, int], *,
+                      repeats: int = 2) -> PassCost:
+    """Time one classifier and one decoder pass (forward, forward+backward) on the models' own device."""
     device = next(classifier.parameters()).device
-    size = tuple(getattr(classifier, "input_size", (256, 256)))
-    key = (_identity(classifier), _identity(autoencoder), str(device), size)
+    key = (_identity(classifier), _identity(autoencoder), str(device), tuple(size), torch.get_num_threads())
     with _MEASURE_LOCK:
         if key not in _MEASURED:
             image = torch.rand(1, 3, *size, device=device)
-            cls = _best_time(lambda: _classifier_pass(classifier, image), repeats)
-            dec = dec_fwd = 0.0
+            cls_fwd = _best_time(lambda: _forward(classifier, image), repeats)
+            cls_both = _best_time(lambda: _classifier_pass(classifier, image), repeats)
+            dec_fwd = dec_both = 0.0
             if autoencoder is not None:
                 with torch.no_grad():
                     latent = autoencoder.encode(image)
-                dec = _best_time(lambda: _decoder_pass(autoencoder, latent), repeats)
                 dec_fwd = _best_time(lambda: _decoder_forward(autoencoder, latent), repeats)
-            _MEASURED[key] = StepCost(cls, dec, dec_fwd, source=f"measured on {device.type}")
+                dec_both = _best_time(lambda: _decoder_pass(autoencoder, latent), repeats)
+            _MEASURED[key] = PassCost(cls_fwd, max(cls_both - cls_fwd, 0.0), dec_fwd, max(dec_both - dec_fwd, 0.0),
+                                      source=f"measured on {device.type}")
         return _MEASURED[key]
 
 
@@ -163,6 +172,11 @@ def _best_time(fn, repeats: int) -> float:
         fn()
         times.append(time.perf_counter() - start)
     return min(times)
+
+
+@torch.no_grad()
+def _forward(classifier: nn.Module, image: torch.Tensor) -> None:
+    _sync(classifier(image))
 
 
 def _classifier_pass(classifier: nn.Module, image: torch.Tensor) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from magig_core.explorer.runner import MethodResult, RunContext
+from magig_core.explorer.compute import MethodResult, RunContext
 from magig_core.viz import Curve, heatmap, maps_figure, overlay, path_figure, robust_max, saliency
 
 MAP_STYLES = ("heatmap", "overlay")

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import math
 import platform
+import shutil
+import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import asdict
 from importlib import metadata
@@ -15,8 +18,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from magig_core.explorer.compute import MethodResult, RunContext
 from magig_core.explorer.render import export_figure
-from magig_core.explorer.runner import MethodResult, RunContext
 from magig_core.explorer.settings import RunSettings
 from magig_core.viz import heatmap, robust_max, saliency
 
@@ -92,3 +95,24 @@ def _versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             continue
     return versions
+
+
+class DownloadFolders:
+    """Fresh folders for each run's downloads under one root; folders older than ``max_age`` are removed."""
+
+    def __init__(self, root: Path, max_age_seconds: float = 3600.0) -> None:
+        self.root = root
+        self.max_age_seconds = max_age_seconds
+
+    def new(self) -> Path:
+        self.prune()
+        folder = self.root / uuid.uuid4().hex
+        folder.mkdir(parents=True)
+        return folder
+
+    def prune(self) -> None:
+        if not self.root.is_dir():
+            return
+        for folder in self.root.iterdir():
+            if time.time() - folder.stat().st_mtime > self.max_age_seconds:
+                shutil.rmtree(folder, ignore_errors=True)

@@ -13,11 +13,9 @@ from dataclasses import dataclass, field, replace
 import torch
 from torch import nn
 
-from magig_core.explorer.cache import ResultCache, run_key
+from magig_core.attribution import method_spec
 from magig_core.explorer.catalog import DEMO, Catalog, Kind, ModelUnavailableError
-from magig_core.explorer.estimate import Estimate, RunHistory, StepCost, estimate, measure_step_cost
-from magig_core.explorer.examples import Example, gallery, reference_bank
-from magig_core.explorer.runner import (
+from magig_core.explorer.compute import (
     MethodResult,
     Prediction,
     RunContext,
@@ -25,14 +23,18 @@ from magig_core.explorer.runner import (
     run_methods,
     top_predictions,
 )
-from magig_core.explorer.settings import LATENT_METHODS, RunSettings, SettingsError, validate
+from magig_core.explorer.estimate import Estimate, PassCost, RunHistory, estimate, measure_pass_cost
+from magig_core.explorer.examples import Example, gallery, reference_bank
+from magig_core.explorer.result_cache import ResultCache, run_key
+from magig_core.explorer.settings import RunSettings, SettingsError, validate
 from magig_core.images import ImageSource, load_image, to_tensor
 from magig_core.metrics import load_frame_distance
 from magig_core.metrics.perceptual import FrameDistance
 from magig_core.models.devices import default_device
 from magig_core.models.registry import model_info
 
-DECODER_FORWARD_SHARE = 0.35  # a decoder forward's share of its forward+backward, for registry cost hints
+HINT_SIDE = 256  # the registry's CPU cost hints are for 256×256 images
+MEASURE_BELOW_SECONDS = 0.5  # cheaper passes are measured on the spot; dearer ones taken from the hints
 
 
 @dataclass
@@ -70,7 +72,7 @@ class Explorer:
         if used != settings.classifier:
             settings = replace(settings, classifier=used, target=None)
         autoencoder = None
-        if LATENT_METHODS.intersection(settings.methods):
+        if settings.needs_autoencoder:
             autoencoder, used, more = self.autoencoder(settings.autoencoder)
             settings, notes = replace(settings, autoencoder=used), notes + more
         return classifier, autoencoder, settings, notes
@@ -93,34 +95,31 @@ class Explorer:
         return list(getattr(classifier, "class_names", None) or [])
 
     # Images --------------------------------------------------------------------------------------
-    def image_tensor(self, source: ImageSource, classifier: nn.Module) -> tuple[torch.Tensor, list[str]]:
-        """[1,3,H,W] in [0,1] at the classifier's input size, plus notes on any conversion."""
+    def image_tensor(self, source: ImageSource, classifier: nn.Module,
+                     size: int | None = None) -> tuple[torch.Tensor, list[str]]:
+        """[1,3,H,W] in [0,1] at the working size (default: the classifier's input size), plus notes."""
         loaded = load_image(source)
-        size = tuple(getattr(classifier, "input_size", (256, 256)))
-        return to_tensor(loaded.image, size), loaded.notes
+        return to_tensor(loaded.image, working_size(classifier, size)), loaded.notes
 
-    def predict(self, source: ImageSource, classifier_name: str) -> tuple[list[Prediction], list[str]]:
+    def predict(self, source: ImageSource, classifier_name: str,
+                size: int | None = None) -> tuple[list[Prediction], list[str]]:
         classifier, _, notes = self.classifier(classifier_name)
-        image01, image_notes = self.image_tensor(source, classifier)
+        image01, image_notes = self.image_tensor(source, classifier, size)
         return top_predictions(classifier, image01), notes + image_notes
 
     # Estimates -----------------------------------------------------------------------------------
-    def step_cost(self, settings: RunSettings) -> StepCost:
-        """Registry cost hints on CPU where they exist, else one measured pass on this device."""
-        needs_decoder = bool(LATENT_METHODS.intersection(settings.methods))
-        if not self.on_gpu:
-            cls_info = model_info(settings.classifier, "classifier")
-            dec_info = model_info(settings.autoencoder, "autoencoder") if needs_decoder else None
-            hints = [cls_info and cls_info.cpu_seconds_per_step, dec_info and dec_info.cpu_seconds_per_step]
-            if hints[0] is not None and (not needs_decoder or hints[1] is not None):
-                decoder = hints[1] or 0.0
-                return StepCost(hints[0], decoder, decoder * DECODER_FORWARD_SHARE, source="model-zoo CPU cost hints")
-        classifier, autoencoder, _, _ = self.models(settings)
-        return measure_step_cost(classifier, autoencoder if needs_decoder else None)
+    def pass_cost(self, settings: RunSettings) -> PassCost:
+        """Seconds per network pass at the run's size: measured on the spot, unless a pass costs seconds."""
+        hinted = None if self.on_gpu else hinted_pass_cost(settings)
+        if hinted is not None:
+            return hinted
+        classifier, autoencoder, used, _ = self.models(settings)
+        return measure_pass_cost(classifier, autoencoder if used.needs_autoencoder else None,
+                                 working_size(classifier, used.size))
 
     def estimate(self, settings: RunSettings) -> Estimate:
         classifier_names = self.class_names(settings.classifier)
-        return estimate(settings, self.step_cost(settings), len(classifier_names) or None, history=self.history,
+        return estimate(settings, self.pass_cost(settings), len(classifier_names) or None, history=self.history,
                         device=str(self.device))
 
     # Runs ----------------------------------------------------------------------------------------
@@ -129,7 +128,7 @@ class Explorer:
     def cached(self, source: ImageSource, settings: RunSettings) -> RunState | None:
         """A finished run of the same image and settings, if one is cached (no model work)."""
         classifier, _, used, notes = self.models(settings)
-        image01, image_notes = self.image_tensor(source, classifier)
+        image01, image_notes = self.image_tensor(source, classifier, used.size)
         hit = self.cache.get(run_key(image01, used))
         if hit is None:
             return None
@@ -139,7 +138,7 @@ class Explorer:
     def remember(self, source: ImageSource, state: RunState) -> None:
         """Store a finished run for replay and learn its seconds per step for later estimates."""
         classifier, _, _ = self.classifier(state.settings.classifier)
-        image01, _ = self.image_tensor(source, classifier)
+        image01, _ = self.image_tensor(source, classifier, state.settings.size)
         self.cache.put(run_key(image01, state.settings), (state.context, list(state.results)))
         for result in state.results:
             self.history.record(result.method, state.settings, str(self.device), result.seconds)
@@ -157,15 +156,16 @@ class Explorer:
         Raises ``ImageInputError``/``SettingsError`` for bad input and ``RunCancelled`` when stopped.
         """
         classifier, autoencoder, settings, notes = self.models(settings)
-        validate(settings, on_gpu=self.on_gpu, num_classes=len(getattr(classifier, "class_names", None) or [])
-                 or None)
-        image01, image_notes = self.image_tensor(source, classifier)
+        settings = validate(settings, on_gpu=self.on_gpu,
+                            num_classes=len(getattr(classifier, "class_names", None) or []) or None)
+        image01, image_notes = self.image_tensor(source, classifier, settings.size)
         notes += image_notes
         distance = self.distance()
         context = prepare(image01, classifier, settings, distance)
         state = RunState(settings, context, [], notes)
         yield state
-        references = self.references(tuple(image01.shape[-2:])) if "ig2" in settings.methods else None
+        draws = any(method_spec(m).draws_references for m in settings.methods)
+        references = self.references(tuple(image01.shape[-2:])) if draws else None
         for result in run_methods(image01, classifier, autoencoder, settings, context, distance,
                                   references=references, should_stop=should_stop, on_progress=on_progress):
             state = replace(state, results=[*state.results, result])
@@ -182,6 +182,32 @@ class Explorer:
         if size not in self._banks:
             self._banks[size] = reference_bank(size, self.examples)
         return self._banks[size]
+
+
+def hinted_pass_cost(settings: RunSettings) -> PassCost | None:
+    """The zoo's CPU cost hints, scaled to the image area, when a pass would take seconds.
+
+    Measuring such a model (a full VAE on a CPU) would itself take seconds, and the hints need no model
+    loaded; cheaper models are better measured. None when a model has no hint or passes are cheap.
+    """
+    infos = [model_info(settings.classifier, "classifier")]
+    if settings.needs_autoencoder:
+        infos.append(model_info(settings.autoencoder, "autoencoder"))
+    seconds = [info.cpu_seconds_per_step if info is not None else None for info in infos]
+    if None in seconds:
+        return None
+    side = settings.size or HINT_SIDE
+    scaled = [value * side * side / HINT_SIDE**2 for value in seconds]
+    if max(scaled) <= MEASURE_BELOW_SECONDS:
+        return None
+    return PassCost.from_hints(scaled[0], scaled[1] if len(scaled) > 1 else 0.0, source="model-zoo CPU cost hints")
+
+
+def working_size(classifier: nn.Module, size: int | None) -> tuple[int, int]:
+    """(H, W) the image is explained at: the chosen size, else the classifier's own input size."""
+    if size is not None:
+        return size, size
+    return tuple(getattr(classifier, "input_size", (256, 256)))  # type: ignore[return-value]
 
 
 def parse_target(value: str | int | None, class_names: list[str]) -> int | None:

@@ -1,47 +1,29 @@
 """What one explorer run is asked to do, checked before any model is touched.
 
 A web form and a script build the same ``RunSettings``; ``validate`` turns every impossible combination
-into a ``SettingsError`` that tells the user which control to change.
+into a ``SettingsError`` that tells the user which control to change. Which method a shared setting
+(steps, fraction, interpolation) reaches is the method's own declaration in the registry.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+from typing import Any
 
-from magig_core.attribution.api import METHODS
+from magig_core.attribution import all_methods, method_spec
+from magig_core.attribution.context import OBJECTIVES, PRECISIONS
+from magig_core.attribution.guided import INTERPOLATIONS
+from magig_core.attribution.registry import shared_options_for
+from magig_core.errors import ArgumentError
 
-METHOD_LABELS: dict[str, str] = {
-    "ma-gig": "MA-GIG",
-    "gig": "GIG",
-    "eig": "EIG",
-    "mig": "MIG",
-    "ig": "IG",
-    "ig2": "IG2",
-    "agi": "AGI",
-    "gi": "GI",
-}
-METHOD_HINTS: dict[str, str] = {
-    "ma-gig": "guided path in the autoencoder's latent space, decoded",
-    "gig": "guided path in pixel space",
-    "eig": "straight line in latent space, decoded",
-    "mig": "latent geodesic, decoded (slow)",
-    "ig": "straight line in pixel space",
-    "ig2": "iterative path by gradient search (example gallery as references)",
-    "agi": "adversarial ascent paths",
-    "gi": "gradient × input (no path)",
-}
-LATENT_METHODS = frozenset({"ma-gig", "eig", "mig"})
-PATHLESS_METHODS = frozenset({"gi"})
-DEFAULT_METHODS = ("ma-gig", "gig")
-INTERPOLATIONS = ("lerp", "slerp")
-OBJECTIVES = ("prob", "logit")
-PRECISIONS = ("fp32", "bf16", "fp16")
+DEFAULT_METHODS = ("ma-gig", "gig")  # the comparison the app opens with
 STEPS_RANGE = (4, 400)
+SIZE_RANGE = (16, 512)  # working resolutions; multiples of 8, as the autoencoders' down-sampling needs
 MAX_FRAMES = 24  # path images kept per method: enough to scrub smoothly, small enough to stream
 
 
-class SettingsError(ValueError):
+class SettingsError(ArgumentError):
     """An invalid combination of run settings, with a message meant for the end user."""
 
 
@@ -51,13 +33,14 @@ class RunSettings:
     autoencoder: str
     methods: tuple[str, ...] = DEFAULT_METHODS
     steps: int = 32
-    fraction: float = 0.05
+    fraction: float | None = None  # None: each guided method keeps its paper value
     interpolation: str = "lerp"
     objective: str = "prob"
     target: int | None = None  # None: the classifier's top-1 prediction
     precision: str = "fp32"
     frames: int = 16
     seed: int = 0
+    size: int | None = None  # working resolution (square side); None: the classifier's input size
 
     def key(self) -> str:
         """A stable text key: equal settings give equal keys (used by the result cache)."""
@@ -67,27 +50,46 @@ class RunSettings:
     def num_frames(self) -> int:
         return max(2, min(self.frames, self.steps, MAX_FRAMES))
 
+    @property
+    def needs_autoencoder(self) -> bool:
+        return any(method_spec(m).needs_autoencoder for m in self.methods)
+
+    def options_for(self, method: str) -> dict[str, Any]:
+        """The shared settings this method reads (its spec's ``shared_options``), as ``explain`` keywords."""
+        shared = {"steps": self.steps, "fraction": self.fraction, "interpolation": self.interpolation}
+        return shared_options_for(method, shared)
+
+
+def methods_reading(option: str) -> list[str]:
+    """Labels of the methods a shared setting reaches, for the controls' captions."""
+    return [spec.label for spec in all_methods() if option in spec.shared_options]
+
 
 def validate(settings: RunSettings, *, on_gpu: bool, num_classes: int | None) -> RunSettings:
     """Return the settings if they are runnable, else raise ``SettingsError`` naming the control to fix."""
     if not settings.methods:
         raise SettingsError("Select at least one method to compare.")
-    unknown = [m for m in settings.methods if m not in METHODS]
-    if unknown:
-        raise SettingsError(f"Unknown method(s) {unknown}; choose from {', '.join(METHODS)}.")
-    if len(set(settings.methods)) != len(settings.methods):
+    try:
+        canonical = [method_spec(m).name for m in settings.methods]
+    except ArgumentError as err:
+        raise SettingsError(f"Unknown method(s) in {list(settings.methods)}: {err}.") from err
+    if len(set(canonical)) != len(canonical):
         raise SettingsError("Each method can be selected only once.")
     low, high = STEPS_RANGE
-    if not isinstance(settings.steps, int) or not low <= settings.steps <= high:
+    if isinstance(settings.steps, bool) or not isinstance(settings.steps, int) or not low <= settings.steps <= high:
         raise SettingsError(f"Steps must be a whole number between {low} and {high}; got {settings.steps}.")
-    if not 0 < settings.fraction <= 1:
+    if settings.size is not None and not (
+            isinstance(settings.size, int) and SIZE_RANGE[0] <= settings.size <= SIZE_RANGE[1] and settings.size % 8 == 0):
+        raise SettingsError(f"The working resolution must be a multiple of 8 between {SIZE_RANGE[0]} and "
+                            f"{SIZE_RANGE[1]} pixels; got {settings.size}.")
+    if settings.fraction is not None and not 0 < settings.fraction <= 1:
         raise SettingsError(f"The selection fraction must lie in (0, 1]; got {settings.fraction}.")
     if settings.interpolation not in INTERPOLATIONS:
         raise SettingsError(f"Interpolation must be one of {INTERPOLATIONS}; got {settings.interpolation!r}.")
     if settings.objective not in OBJECTIVES:
         raise SettingsError(f"Objective must be one of {OBJECTIVES}; got {settings.objective!r}.")
     if settings.precision not in PRECISIONS:
-        raise SettingsError(f"Precision must be one of {PRECISIONS}; got {settings.precision!r}.")
+        raise SettingsError(f"Precision must be one of {tuple(PRECISIONS)}; got {settings.precision!r}.")
     if settings.precision != "fp32" and not on_gpu:
         raise SettingsError(
             f"{settings.precision} precision needs a GPU and none is available here. Choose fp32."
@@ -96,6 +98,7 @@ def validate(settings: RunSettings, *, on_gpu: bool, num_classes: int | None) ->
         raise SettingsError(
             f"Target class {settings.target} does not exist; this classifier has {num_classes} classes."
         )
-    if LATENT_METHODS.intersection(settings.methods) and not settings.autoencoder:
-        raise SettingsError("MA-GIG, EIG and MIG need an autoencoder. Pick one, or deselect those methods.")
-    return settings
+    if settings.needs_autoencoder and not settings.autoencoder:
+        latent = ", ".join(spec.label for spec in all_methods() if spec.needs_autoencoder)
+        raise SettingsError(f"{latent} need an autoencoder. Pick one, or deselect those methods.")
+    return replace(settings, methods=tuple(canonical))

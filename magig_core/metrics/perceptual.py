@@ -15,13 +15,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from magig_core.errors import MagigError
 from magig_core.metrics.path import PathCurve, path_positions
 
 LPIPS_NETS = ("alex", "vgg", "squeeze")
 ON_MISSING = ("fallback", "raise")
 
 
-class LpipsUnavailableError(RuntimeError):
+class LpipsUnavailableError(MagigError, RuntimeError):
     """LPIPS cannot run with real backbone weights here."""
 
 

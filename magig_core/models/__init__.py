@@ -1,6 +1,6 @@
 """The model zoo: classifiers and autoencoders by name, cached, with clear errors when weights are missing."""
 
-from magig_core.models.autoencoder import Autoencoder, DiffusersAutoencoder
+from magig_core.models.autoencoder import DiffusersAutoencoder
 from magig_core.models.autoencoders import load_autoencoder
 from magig_core.models.cache import clear_model_cache, set_cache_size
 from magig_core.models.classifier import ImageClassifier
@@ -21,7 +21,6 @@ from magig_core.models.registry import (
 __all__ = [
     "AUTOENCODERS",
     "CLASSIFIERS",
-    "Autoencoder",
     "DiffusersAutoencoder",
     "ImageClassifier",
     "ModelInfo",

@@ -7,19 +7,12 @@ differentiable and never clamped (clamping would zero the gradients the path rel
 
 from __future__ import annotations
 
-from typing import Literal, Protocol, runtime_checkable
+from typing import Literal
 
 import torch
 from torch import nn
 
 AutoencoderKind = Literal["kl", "vq", "tiny"]
-
-
-@runtime_checkable
-class Autoencoder(Protocol):
-    def encode(self, images: torch.Tensor) -> torch.Tensor: ...
-
-    def decode(self, latents: torch.Tensor) -> torch.Tensor: ...
 
 
 class DiffusersAutoencoder(nn.Module):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from magig_core.errors import MagigError
 
-class WeightsUnavailableError(RuntimeError):
+
+class WeightsUnavailableError(MagigError, RuntimeError):
     """Weights are neither cached nor downloadable (offline, unreachable host, missing local file).
 
     The message always names the model, the exact source (hub repo/file or URL) and how to provide the

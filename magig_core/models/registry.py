@@ -10,8 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-CPU_COST_NOTE = "rough forward+backward seconds per path step at 256×256 on two CPU threads"
-
 
 @dataclass(frozen=True)
 class ModelInfo:
@@ -160,6 +158,12 @@ def list_classifiers() -> list[ModelInfo]:
 def list_autoencoders() -> list[ModelInfo]:
     """Named autoencoders; any diffusers repo id or local folder is accepted as well."""
     return list(AUTOENCODERS.values())
+
+
+def fastest_autoencoder() -> ModelInfo | None:
+    """The named autoencoder with the lowest CPU cost hint: what to suggest when a CPU run is slow."""
+    timed = [info for info in AUTOENCODERS.values() if info.cpu_seconds_per_step is not None]
+    return min(timed, key=lambda info: info.cpu_seconds_per_step, default=None)
 
 
 def model_info(name: str, kind: Literal["classifier", "autoencoder"]) -> ModelInfo | None:

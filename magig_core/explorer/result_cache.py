@@ -8,7 +8,7 @@ from collections import OrderedDict
 
 import torch
 
-from magig_core.explorer.runner import MethodResult, RunContext
+from magig_core.explorer.compute import MethodResult, RunContext
 from magig_core.explorer.settings import RunSettings
 
 CachedRun = tuple[RunContext, list[MethodResult]]

@@ -6,9 +6,26 @@ each stopping on its own once the classifier predicts its negative class.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
+from magig_core.attribution import validation as check
 from magig_core.attribution.context import Context
+from magig_core.attribution.registry import MethodSpec, Passes, register
+from magig_core.attribution.result import MethodOutput
+
+
+@dataclass(frozen=True)
+class AGIOptions:
+    iterations: int = 15  # FGSM steps per negative class at most
+    epsilon: float = 0.05  # sign-step size, in normalized space
+    negative_classes: int = 10  # requested; the stride rule gives 10 on ImageNet, 12 on Pet, 11 on Flowers
+
+    def __post_init__(self) -> None:
+        check.check_nonnegative_int(self.iterations, "agi_iterations")
+        check.check_positive(self.epsilon, "agi_epsilon")
+        check.check_nonnegative_int(self.negative_classes, "agi_negative_classes")
 
 
 def negative_classes(num_classes: int, requested: int) -> list[int]:
@@ -17,10 +34,14 @@ def negative_classes(num_classes: int, requested: int) -> list[int]:
     return list(range(0, num_classes - 1, stride))
 
 
-def agi_attribution(ctx: Context, *, iterations: int, epsilon: float, num_negative: int, num_classes: int) -> torch.Tensor:
-    """Sum over negative classes and iterations of −∇p_c ⊙ Δv, always on softmax probabilities."""
+def run(ctx: Context, options: AGIOptions) -> MethodOutput:
+    """Sum over negative classes and iterations of −∇p_c ⊙ Δv, always on softmax probabilities.
+
+    Many paths, one per negative class, so there is no single path start: its outputs are NaN.
+    """
     rows = ctx.batch_size
-    negatives = torch.tensor(negative_classes(num_classes, num_negative), device=ctx.inputs01.device)
+    requested = max(1, options.negative_classes)
+    negatives = torch.tensor(negative_classes(ctx.num_classes, requested), device=ctx.inputs01.device)
     per_image = len(negatives)
     image_index = torch.arange(rows, device=negatives.device).repeat_interleave(per_image)
     adversary = negatives.repeat(rows)
@@ -34,11 +55,13 @@ def agi_attribution(ctx: Context, *, iterations: int, epsilon: float, num_negati
         for chunk in pairs.split(ctx.chunk_rows):
             contribution = _walk(
                 ctx, inputs[image_index[chunk]], adversary[chunk], label[chunk],
-                iterations=iterations, epsilon=epsilon, lower=lower, upper=upper,
+                iterations=options.iterations, epsilon=options.epsilon, lower=lower, upper=upper,
             )
             total.index_add_(0, image_index[chunk], contribution)
             ctx.report(int(chunk[-1]) + 1, len(pairs))
-    return total
+    unknown = torch.full_like(ctx.input_output, float("nan"))
+    return MethodOutput(attributions=total, path_probs=ctx.input_probs.unsqueeze(1), path_start_output=unknown,
+                        path_end_output=unknown)
 
 
 def _walk(
@@ -71,3 +94,16 @@ def _walk(
         contribution = contribution - label_grad * step
         point = point.detach() + step
     return contribution
+
+
+def cost(options: AGIOptions, num_classes: int) -> Passes:
+    """Worst case: every negative class runs all its iterations (one forward, two backward each)."""
+    walks = len(negative_classes(num_classes, max(1, options.negative_classes))) * options.iterations
+    return Passes(classifier_forward=walks, classifier_backward=2 * walks)
+
+
+SPEC = register(MethodSpec(
+    name="agi", label="AGI", hint="adversarial ascent paths towards other classes", color="#e377c2",
+    paper_order=4, space="pixels", has_path=False, has_frames=False, options=AGIOptions, run=run, cost=cost,
+    keyword_prefix="agi_", uses_baseline=False,
+))

@@ -16,8 +16,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from magig_core.attribution.api import explain
-from magig_core.attribution.validation import DEFAULT_STEPS
+from magig_core.attribution import explain, method_spec
 from magig_core.data.datasets import ImageSet
 from magig_core.evaluation.distributed import ProcessGroup, shard
 from magig_core.evaluation.plan import Job
@@ -28,7 +27,7 @@ from magig_core.metrics.perceptual import FrameDistance, distance_curve
 
 
 @dataclass
-class RunSettings:
+class EvaluationSettings:
     batch_size: int
     metric_batch_size: int
     ratios: tuple[float, ...]
@@ -47,7 +46,7 @@ def run_jobs(
     image_set: ImageSet,
     jobs: list[Job],
     models: Callable[[Job], tuple[nn.Module, Any]],
-    settings: RunSettings,
+    settings: EvaluationSettings,
     done: set[tuple[str, str]],
     writer: RecordWriter,
     group: ProcessGroup,
@@ -92,7 +91,7 @@ def _evaluate_batch(
     job: Job,
     job_index: int,
     models: tuple[nn.Module, Any],
-    settings: RunSettings,
+    settings: EvaluationSettings,
     *,
     seed: int,
     references: torch.Tensor | None,
@@ -100,12 +99,13 @@ def _evaluate_batch(
 ) -> list[dict[str, Any]]:
     classifier, autoencoder = models
     want_frames = distance is not None and indices.start < settings.distance_images
-    steps = job.explain_kwargs.get("steps", DEFAULT_STEPS.get(job.method, 200))
+    spec = method_spec(job.method)
+    steps = job.explain_kwargs.get("steps", spec.default_steps or 1)
     started = time.perf_counter()
     explanation = explain(
         images, classifier, job.method, autoencoder=autoencoder, targets=labels, objective=settings.objective,
-        seed=seed, references=references if job.method == "ig2" else None,
-        frames=steps if want_frames else 0, **job.explain_kwargs,
+        seed=seed, references=references,
+        frames=steps if want_frames and spec.has_frames else 0, **job.explain_kwargs,
     )
     attribution_seconds = time.perf_counter() - started
     started = time.perf_counter()

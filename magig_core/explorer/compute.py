@@ -17,9 +17,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from magig_core.attribution.api import explain
+from magig_core.attribution import explain, method_spec
 from magig_core.attribution.result import Explanation
-from magig_core.explorer.settings import METHOD_LABELS, PATHLESS_METHODS, RunSettings
+from magig_core.errors import MagigError
+from magig_core.explorer.settings import RunSettings
 from magig_core.metrics import (
     completeness,
     confidence_curve,
@@ -34,7 +35,7 @@ MODEL_LOCK = threading.Lock()
 TOP_K = 5
 
 
-class RunCancelled(RuntimeError):
+class RunCancelled(MagigError):
     """Raised from the engine's progress callback to stop a run that the user cancelled."""
 
 
@@ -75,7 +76,7 @@ class MethodResult:
 
     @property
     def label(self) -> str:
-        return METHOD_LABELS.get(self.method, self.method)
+        return method_spec(self.method).label
 
     def frame_at(self, t: float) -> int | None:
         """Index of the frame nearest to path position t, or None for a method without a path."""
@@ -130,7 +131,7 @@ def run_methods(
     """Yield one ``MethodResult`` per method in ``settings.methods`` order; raise ``RunCancelled`` on stop."""
     count = len(settings.methods)
     for position, method in enumerate(settings.methods):
-        label = METHOD_LABELS.get(method, method)
+        label = method_spec(method).label
 
         def callback(done: int, total: int, position: int = position, label: str = label) -> None:
             if should_stop():
@@ -161,22 +162,20 @@ def run_method(
     """Explain with one method and score it: soft faithfulness, completeness, path curves."""
     device = next(classifier.parameters()).device
     image01 = image01.to(device)
-    wants_path = method not in PATHLESS_METHODS
+    spec = method_spec(method)
     with MODEL_LOCK:
         start = time.perf_counter()
         result = explain(
             image01, classifier, method,
             autoencoder=autoencoder,
             targets=[context.target],
-            steps=settings.steps,
-            fraction=settings.fraction if method == "ma-gig" else None,  # GIG keeps its paper default
-            interpolation=settings.interpolation,
             objective=settings.objective,
-            frames=settings.num_frames if wants_path else 0,
-            references=references.to(device) if references is not None and method == "ig2" else None,
+            frames=settings.num_frames if spec.has_frames else 0,
+            references=references.to(device) if references is not None else None,
             precision=settings.precision,
             seed=settings.seed,
             callback=callback,
+            **settings.options_for(method),
         )
         seconds = time.perf_counter() - start
         scores = faithfulness(classifier, image01, result.attributions.float(), result.targets)
@@ -190,7 +189,7 @@ def run_method(
 def _method_result(method, result: Explanation, scores, distances, seconds: float) -> MethodResult:
     """Numbers for the table; path-only ones (AUCs along the path) are NaN for a method without a path."""
     confidence = confidence_curve(result)
-    pathless = method in PATHLESS_METHODS
+    pathless = not method_spec(method).has_path
     residual = completeness(result)
     insertion = float(scores.insertion_soft[0].double().mean())
     deletion = float(scores.deletion_soft[0].double().mean())
@@ -200,6 +199,7 @@ def _method_result(method, result: Explanation, scores, distances, seconds: floa
         "deletion_soft": deletion,
         "completeness_residual": float(residual.absolute[0]),
         "completeness_relative": float(residual.relative[0]),
+        "path_residual": float(result.path_residual[0]),
         "confidence_auc": float("nan") if pathless else float(confidence.auc[0]),
         "distance_auc": float(distances.auc[0]) if distances is not None else float("nan"),
         "seconds": seconds,
