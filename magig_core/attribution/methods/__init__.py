@@ -4,6 +4,7 @@ One line per method; the registry orders them by ``paper_order``, not by this li
 """
 
 from magig_core.attribution.methods import agi as agi
+from magig_core.attribution.methods import blur_ig as blur_ig
 from magig_core.attribution.methods import eig as eig
 from magig_core.attribution.methods import gi as gi
 from magig_core.attribution.methods import gig as gig
