@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
 from magig_core.attribution import methods as _methods  # noqa: F401 - importing registers the methods
-from magig_core.attribution.context import ProgressCallback, build_context
-from magig_core.attribution.registry import all_methods, known_keywords, method_names, method_spec
-from magig_core.attribution.result import Explanation
+from magig_core.attribution.context import Context, ProgressCallback, build_context
+from magig_core.attribution.registry import MethodSpec, all_methods, check_keywords, method_names, method_spec
+from magig_core.attribution.result import Explanation, MethodOutput
 from magig_core.attribution.spaces import Autoencoder
-from magig_core.errors import ArgumentError, ArgumentTypeError
+from magig_core.errors import ArgumentError
 
 METHODS: tuple[str, ...] = method_names()
 
@@ -40,14 +41,12 @@ def explain(
     precision: str = "fp32",
     seed: int = 0,
     callback: ProgressCallback | None = None,
+    normalization: tuple[Sequence[float], Sequence[float]] | None = None,
     **method_options: Any,
 ) -> Explanation:
     started = time.perf_counter()
     spec = method_spec(method)
-    unknown = sorted(set(method_options) - known_keywords())
-    if unknown:
-        raise ArgumentTypeError(f"explain() got unknown keyword(s) {unknown}; see help(explain) for each "
-                                "method's options")
+    check_keywords(method_options)
     options = spec.make_options({"steps": steps, "fraction": fraction, "interpolation": interpolation,
                                  "schedule": schedule, **method_options})
     if spec.needs_autoencoder and autoencoder is None:
@@ -55,12 +54,18 @@ def explain(
                             "autoencoder=load_autoencoder(...) (e.g. 'taef2' offline, 'sd2', 'mar', 'taesd')")
     ctx = build_context(images, classifier, autoencoder=autoencoder, targets=targets, objective=objective,
                         frames=frames, baseline=baseline, references=references, chunk_size=chunk_size,
-                        precision=precision, seed=seed, callback=callback)
+                        precision=precision, seed=seed, callback=callback, normalization=normalization)
     output = spec.run(ctx, options)
+    ctx.timings["total"] = time.perf_counter() - started
+    return _explanation(spec, ctx, options, output, targets_given=targets is not None, precision=precision)
+
+
+def _explanation(spec: MethodSpec, ctx: Context, options: Any, output: MethodOutput, *, targets_given: bool,
+                 precision: str) -> Explanation:
+    """The method's output plus what every method shares; completeness against the raw images."""
     baseline_output = ctx.baseline_output if spec.uses_baseline else output.path_start_output
     residual = (output.attributions.flatten(1).sum(dim=1) - (ctx.input_output - baseline_output)).abs()
-    ctx.timings["total"] = time.perf_counter() - started
-    config = {"method": spec.name, "objective": objective, "targets_given": targets is not None,
+    config = {"method": spec.name, "objective": ctx.objective, "targets_given": targets_given,
               "precision": precision, **dataclasses.asdict(options), **output.details,
               "nonfinite_gradients": output.nonfinite_gradients}
     return Explanation(
@@ -92,7 +97,10 @@ path images to return. baseline: [0,1] images (default black). references: IG2's
 [0,1] images (default: the batch). chunk_size: rows per batched network pass. precision: "fp32"
 (default, reproduces the paper), "bf16" or "fp16" (CUDA only) autocast for the networks; the path rule
 stays fp32. seed: IG2's reference draw. callback(done, total) is called as the path advances; an
-exception raised from it aborts the run (cancellation).
+exception raised from it aborts the run (cancellation). normalization: (mean, std) per channel for a
+plain module that normalizes inside its forward, so that the paths' geometry lives in its normalized
+space as the paper's does (a zoo classifier or ``ImageClassifier`` carries its own; without either, the
+input is taken as already normalized and a warning says so).
 
 Method options (paper defaults), as keywords; ``steps``, ``fraction``, ``interpolation`` and
 ``schedule`` go to whichever method has that option, and a prefixed name (``ig2_step_size``) also works:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -109,6 +109,7 @@ def build_context(
     precision: str,
     seed: int,
     callback: ProgressCallback | None,
+    normalization: tuple[Sequence[float], Sequence[float]] | None = None,
 ) -> Context:
     """Check every shared argument, move the images to the classifier's device and run it once on both ends."""
     images = check.check_images(images)
@@ -117,7 +118,7 @@ def build_context(
     baseline01 = _resolve_baseline(baseline, images)
     check.check_choice(objective, OBJECTIVES, "objective")
     model = wrap_classifier(classifier, device=device, dtype=images.dtype,
-                            autocast_dtype=_autocast_dtype(precision, device))
+                            autocast_dtype=_autocast_dtype(precision, device), normalization=normalization)
     with torch.no_grad():
         logits = model.forward(model.normalize(torch.cat([images, baseline01])))
     input_logits, baseline_logits = logits.split(images.shape[0])

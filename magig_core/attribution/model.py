@@ -7,6 +7,8 @@ no normalization of its own and is used as it is (mean 0, std 1).
 
 from __future__ import annotations
 
+import warnings
+import weakref
 from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -23,6 +25,7 @@ class NormalizedModel:
     mean: torch.Tensor  # [1,C,1,1]
     std: torch.Tensor  # [1,C,1,1]
     autocast_dtype: torch.dtype | None = None  # reduced-precision network passes (bf16/fp16)
+    takes_unit_range: bool = False  # the module normalizes inside its forward: call it on [0,1] images
 
     def autocast(self):
         """Networks run in reduced precision if asked; the path geometry always stays in full precision."""
@@ -33,7 +36,12 @@ class NormalizedModel:
     def forward(self, normalized: torch.Tensor) -> torch.Tensor:
         forward_normalized = getattr(self.module, "forward_normalized", None)
         with self.autocast():
-            logits = forward_normalized(normalized) if forward_normalized is not None else self.module(normalized)
+            if self.takes_unit_range:
+                logits = self.module(self.denormalize(normalized))
+            elif forward_normalized is not None:
+                logits = forward_normalized(normalized)
+            else:
+                logits = self.module(normalized)
         return logits.to(normalized.dtype)
 
     def normalize(self, images: torch.Tensor) -> torch.Tensor:
@@ -51,18 +59,41 @@ def model_device(module: nn.Module, fallback: torch.device) -> torch.device:
     return fallback
 
 
+class IdentityNormalizationWarning(UserWarning):
+    """A plain classifier was taken as consuming already-normalized input (mean 0, std 1)."""
+
+
+_WARNED: weakref.WeakSet = weakref.WeakSet()
+
+
 def wrap_classifier(
-    classifier: nn.Module, *, device: torch.device, dtype: torch.dtype, autocast_dtype: torch.dtype | None = None
+    classifier: nn.Module, *, device: torch.device, dtype: torch.dtype, autocast_dtype: torch.dtype | None = None,
+    normalization: tuple[Sequence[float], Sequence[float]] | None = None,
 ) -> NormalizedModel:
-    """Read the normalization a zoo classifier carries, or take a plain module as already normalized."""
-    has_normalization = hasattr(classifier, "forward_normalized") and hasattr(classifier, "mean")
-    if has_normalization:
-        mean = classifier.mean.detach().to(device=device, dtype=dtype).view(1, -1, 1, 1)
-        std = classifier.std.detach().to(device=device, dtype=dtype).view(1, -1, 1, 1)
-    else:
-        mean = torch.zeros(1, 1, 1, 1, device=device, dtype=dtype)
-        std = torch.ones(1, 1, 1, 1, device=device, dtype=dtype)
-    return NormalizedModel(classifier, mean, std, autocast_dtype)
+    """Read the normalization a zoo classifier carries, take the one the caller names, or assume none.
+
+    With ``normalization`` the module is called on [0,1] images (it normalizes inside its forward) while
+    the paths live in (x - mean) / std. Without either, the paths live in [0,1] space, which changes
+    GIG's schedule, AGI's and IG2's steps and DiffID's imputation against the paper: say so, once.
+    """
+    def column(values) -> torch.Tensor:
+        return torch.as_tensor(values, device=device, dtype=dtype).view(1, -1, 1, 1)
+
+    if hasattr(classifier, "forward_normalized") and hasattr(classifier, "mean"):
+        return NormalizedModel(classifier, column(classifier.mean.detach()), column(classifier.std.detach()),
+                               autocast_dtype)
+    if normalization is not None:
+        mean, std = normalization
+        return NormalizedModel(classifier, column(mean), column(std), autocast_dtype, takes_unit_range=True)
+    if classifier not in _WARNED:
+        _WARNED.add(classifier)
+        warnings.warn(
+            f"{type(classifier).__name__} carries no normalization, so its input is taken as already normalized "
+            "(mean 0, std 1) and every path lives in [0,1] space. If it normalizes inside forward(), pass "
+            "normalization=(mean, std) or wrap the bare network in magig_core.models.ImageClassifier.",
+            IdentityNormalizationWarning, stacklevel=4,
+        )
+    return NormalizedModel(classifier, column([0.0]), column([1.0]), autocast_dtype)
 
 
 def objective_values(logits: torch.Tensor, targets: torch.Tensor, objective: str) -> torch.Tensor:

@@ -159,3 +159,11 @@ def method_names() -> tuple[str, ...]:
 def known_keywords() -> set[str]:
     """Every method-option keyword any registered method reads (for catching typos in ``explain()``)."""
     return {key for spec in _REGISTRY.values() for key in spec.keywords()} | set(SHARED_KEYWORDS)
+
+
+def check_keywords(values: Mapping[str, Any]) -> None:
+    """Refuse keywords no registered method reads; one meant for another method is fine (it is ignored)."""
+    unknown = sorted(set(values) - known_keywords())
+    if unknown:
+        raise ArgumentTypeError(f"explain() got unknown keyword(s) {unknown}; see help(explain) for each "
+                                "method's options")

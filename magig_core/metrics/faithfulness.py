@@ -166,9 +166,10 @@ def perturb(
     ratio: float,
     game: str = "deletion",
     imputation: str = "mean",
+    normalization: tuple[Sequence[float], Sequence[float]] | None = None,
 ) -> torch.Tensor:
     """The [0,1]-space image the classifier sees at one ratio of one game (for display)."""
-    model = wrap_classifier(classifier, device=images01.device, dtype=images01.dtype)
+    model = wrap_classifier(classifier, device=images01.device, dtype=images01.dtype, normalization=normalization)
     out = perturb_normalized(model.normalize(images01), importance_ranks(attributions), [ratio], game, imputation)[0]
     return model.denormalize(out)
 
@@ -196,12 +197,14 @@ def faithfulness(
     ratios: Sequence[float] = PAPER_RATIOS,
     imputation: str = "mean",
     batch_size: int = 64,
+    normalization: tuple[Sequence[float], Sequence[float]] | None = None,
 ) -> FaithfulnessResult:
     """Score attributions with the insertion/deletion games (binary and soft) for any number of images.
 
     ``images01`` [B,C,H,W] in [0,1]; ``attributions`` per element of the normalized input; ``labels`` are
     the ground-truth classes (the paper scores every image for its true class, even when misclassified).
-    ``batch_size`` bounds how many perturbed images exist at once.
+    ``batch_size`` bounds how many perturbed images exist at once. ``normalization``: as for ``explain``
+    (the imputation value is a mean in the classifier's normalized space).
     """
     ratios = tuple(float(r) for r in ratios)
     _check_options(imputation=imputation, ratios=ratios)
@@ -216,7 +219,7 @@ def faithfulness(
     variants = len(GAMES) * len(ratios)
     chunk = max(1, batch_size // variants)
     outcome: dict[str, list[torch.Tensor]] = {k: [] for k in ("ic", "dc", "is", "ds", "oc", "op")}
-    model = wrap_classifier(classifier, device=images01.device, dtype=torch.float32)
+    model = wrap_classifier(classifier, device=images01.device, dtype=torch.float32, normalization=normalization)
     for start in range(0, images01.shape[0], chunk):
         x = model.normalize(images01[start : start + chunk].float())
         y = labels[start : start + chunk]
