@@ -14,6 +14,7 @@ from torchvision.datasets import Flowers102, ImageFolder
 
 from magig_core.data import (
     DatasetError,
+    cifar10_test,
     flowers102,
     image_folder,
     imagenet_val,
@@ -23,6 +24,7 @@ from magig_core.data import (
     paper_shuffle_order,
     train_test_indices,
 )
+from magig_core.models.cifar10 import CIFAR10_CLASSES
 
 
 def _save(path: Path, seed: int, mode: str = "RGB", size: tuple[int, int] = (23, 17)) -> None:
@@ -168,3 +170,35 @@ def test_missing_folders_say_what_to_pass(tmp_path: Path) -> None:
     (tmp_path / "flowers-102").mkdir()
     with pytest.raises(DatasetError, match=r"imagelabels\.mat"):
         flowers102(tmp_path)
+
+
+def test_bundled_cifar10_is_class_interleaved_and_labelled_by_folder() -> None:
+    """500 images, 50 per class; folder names sort into CIFAR-10's class order; image k of every class comes
+    before image k+1 of any, so every prefix is balanced."""
+    cifar = cifar10_test()
+    assert len(cifar) == 500 and cifar.name == "cifar10"
+    assert tuple(cifar.class_names) == CIFAR10_CLASSES == tuple(sorted(CIFAR10_CLASSES))
+    assert [cifar.class_names[i.label] for i in cifar.items] == [i.path.parent.name for i in cifar.items]
+    assert [i.image_id for i in cifar.items[:11]] == [f"{c}/0000.jpg" for c in CIFAR10_CLASSES] + ["airplane/0001.jpg"]
+    for limit in (10, 30, 500):
+        counts = np.bincount([i.label for i in cifar.head(limit).items], minlength=10)
+        assert counts.tolist() == [limit // 10] * 10
+    assert cifar.load(0).shape == (3, 64, 64) and cifar10_test(size=32).load(0).shape == (3, 32, 32)
+    readme = (cifar.items[0].path.parents[1] / "README.md").read_text()
+    assert "Krizhevsky" in readme and "research" in readme
+
+
+def test_cifar10_folder_with_uneven_classes_and_wrong_folders(tmp_path: Path) -> None:
+    counts = {name: 1 + index % 3 for index, name in enumerate(CIFAR10_CLASSES)}
+    for name, count in counts.items():
+        for k in range(count):
+            _save(tmp_path / "c10" / name / f"{k:04d}.png", k, size=(32, 32))
+    cifar = cifar10_test(tmp_path / "c10", size=8)
+    assert len(cifar) == sum(counts.values())
+    rounds = [[i.image_id for i in cifar.items if i.image_id.endswith(f"{k:04d}.png")] for k in range(3)]
+    assert [i.image_id for i in cifar.items] == rounds[0] + rounds[1] + rounds[2]
+    assert rounds[2] == [f"{name}/0002.png" for name, count in counts.items() if count == 3]
+    (tmp_path / "c10" / "kangaroo").mkdir()
+    _save(tmp_path / "c10" / "kangaroo" / "a.png", 0)
+    with pytest.raises(DatasetError, match="one folder per CIFAR-10 class"):
+        cifar10_test(tmp_path / "c10")

@@ -290,7 +290,7 @@ def test_registry_describes_every_named_model() -> None:
     assert {"resnet18", "vgg16", "inception", "vgg16-flowers", "inception-pet", "demo-shapes"} <= set(
         classifiers
     )
-    assert set(autoencoders) == {"sd1", "sd2", "kd", "mar", "taesd", "demo-shapes"}
+    assert set(autoencoders) == {"sd1", "sd2", "kd", "mar", "taesd", "taef2", "demo-shapes"}
     assert autoencoders["mar"].latent_shape == (16, 16, 16)
     assert all(autoencoders[n].latent_shape == (4, 32, 32) for n in ("sd1", "sd2", "kd", "taesd"))
     assert autoencoders["taesd"].cost_hint == "about 0.21 s per step on CPU; fine on CPU"

@@ -1,4 +1,5 @@
-"""``evaluate``: the paper's faithfulness tables (DiffID / Insertion / Deletion) on local data or the demo world.
+"""``evaluate``: the paper's faithfulness tables (DiffID / Insertion / Deletion) on local data, the
+bundled CIFAR-10 images or the demo world.
 
 Writes per-image records (JSON lines), summary.json, summary.csv and table.md into --out. Rerunning with
 the same settings resumes where it stopped. Under ``torchrun --nproc-per-node N`` the images are sharded
@@ -37,17 +38,23 @@ from magig_core.metrics.faithfulness import IMPUTATIONS, PAPER_RATIOS
 from magig_core.metrics.perceptual import LPIPS_NETS, LpipsUnavailableError, load_frame_distance
 from magig_core.models.errors import WeightsUnavailableError
 
-DATASETS = ("imagefolder", "imagenet", "pet", "flowers", "csv")
+DATASETS = ("imagefolder", "imagenet", "pet", "flowers", "csv", "cifar10")
 DEMO_DEFAULT_LIMIT = 60
+BUNDLED_DATA = "bundled"
+# Offline presets: --data demo, or --dataset cifar10 → (default classifier, default autoencoder)
+PRESET_MODELS = {"demo": ("demo-shapes", "demo-shapes"), "cifar10": ("cifar10-resnet56", "taef2")}
 
 
 def build_parser(parser: argparse.ArgumentParser) -> None:
     data = parser.add_argument_group("data")
-    data.add_argument("--data", required=True, help="image folder, or 'demo' for the bundled demo world")
+    data.add_argument("--data", help="image folder, 'demo' for the bundled demo world, or 'bundled' (the "
+                                      "default for --dataset cifar10: the 500 CIFAR-10 test images shipped)")
     data.add_argument("--dataset", choices=DATASETS, default="imagefolder",
                       help="layout of --data: imagefolder (one sub-folder per class), imagenet (ILSVRC2012 val "
                            "in ImageFolder layout), pet (Oxford-IIIT Pet, the paper's 5%% held-out split), "
-                           "flowers (torchvision's Flowers102 layout, val split), csv (with --labels)")
+                           "flowers (torchvision's Flowers102 layout, val split), csv (with --labels), "
+                           "cifar10 (one folder per CIFAR-10 class, classes interleaved so --limit stays "
+                           "balanced)")
     data.add_argument("--labels", type=Path, help="CSV with columns path,label (for --dataset csv)")
     data.add_argument("--order", choices=("sorted", "paper"), default=None,
                       help="image order: paper (the seeded shuffle the ImageNet table was drawn from; the "
@@ -57,11 +64,12 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--image-size", type=int, help="resize side (default: the classifier's input size)")
 
     models = parser.add_argument_group("models and methods")
-    models.add_argument("--classifier", help="classifier name(s), comma-separated (default for demo: demo-shapes)")
+    models.add_argument("--classifier", help="classifier name(s), comma-separated (default for demo: "
+                                             "demo-shapes; for cifar10: cifar10-resnet56)")
     models.add_argument("--classifier-weights", help="local weights: PATH, or name=PATH,... per classifier")
     models.add_argument("--methods", default="ig,gig,ma-gig", help="comma-separated methods (default ig,gig,ma-gig)")
     models.add_argument("--autoencoder", help="autoencoder for eig/mig/ma-gig: NAME, or method=NAME,... "
-                                              "(default for demo: demo-shapes)")
+                                              "(default for demo: demo-shapes; for cifar10: taef2)")
     models.add_argument("--autoencoder-weights", help="local autoencoder weights folder/file (all autoencoders)")
     models.add_argument("--steps", help="path points: N, or method=N,... (defaults: 200; IG2 201)")
     models.add_argument("--fraction", help="guided fraction: F, or gig=0.1,ma-gig=0.05 (the defaults)")
@@ -130,7 +138,9 @@ def _image_set(args: argparse.Namespace, size: int) -> ImageSet:
         from magig_core.data.demo import demo_set
 
         return demo_set(max(args.limit or DEMO_DEFAULT_LIMIT, args.ig2_references), size=size)
-    if args.dataset == "imagefolder":
+    if args.dataset == "cifar10":
+        image_set = datasets.cifar10_test(None if args.data == BUNDLED_DATA else args.data, size=size)
+    elif args.dataset == "imagefolder":
         image_set = datasets.image_folder(args.data, size=size, order=args.order or "sorted")
     elif args.dataset == "imagenet":
         image_set = datasets.imagenet_val(args.data, size=size, order=args.order or "paper")
@@ -218,13 +228,19 @@ def _run(args: argparse.Namespace, group: distributed.ProcessGroup) -> int:
         value = getattr(args, option)
         if value is not None and value < 1:
             raise PlanError(f"--{option.replace('_', '-')} must be at least 1")
+    if args.data is None:
+        if args.dataset != "cifar10":
+            raise DatasetError("--data is required: an image folder, or 'demo' (only --dataset cifar10 has "
+                               "bundled images)")
+        args.data = BUNDLED_DATA
     demo = args.data == "demo"
-    classifiers = [c.strip() for c in (args.classifier or ("demo-shapes" if demo else "")).split(",") if c.strip()]
+    default_classifier, default_autoencoder = PRESET_MODELS.get("demo" if demo else args.dataset, ("", None))
+    classifiers = [c.strip() for c in (args.classifier or default_classifier).split(",") if c.strip()]
     if not classifiers:
         raise PlanError("name a classifier with --classifier (e.g. resnet18, resnet18-pet, demo-shapes)")
     methods = parse_methods(args.methods)
     ratios = _parse_ratios(args.ratios)
-    autoencoders = parse_per_method(args.autoencoder or ("demo-shapes" if demo else None), "autoencoder", methods)
+    autoencoders = parse_per_method(args.autoencoder or default_autoencoder, "autoencoder", methods)
     require_autoencoders(methods, autoencoders)
     per_method = {
         "steps": parse_per_method(args.steps, "steps", methods, int),

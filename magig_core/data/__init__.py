@@ -1,4 +1,4 @@
-"""Evaluation image sets from local folders (ImageFolder, labels CSV, ImageNet / Pet / Flowers presets)."""
+"""Evaluation image sets: local folders (ImageFolder, CSV, ImageNet, Pet, Flowers) and bundled CIFAR-10."""
 
 from magig_core.data.datasets import (
     ORDERS,
@@ -6,6 +6,7 @@ from magig_core.data.datasets import (
     DatasetError,
     ImageItem,
     ImageSet,
+    cifar10_test,
     flowers102,
     image_folder,
     imagenet_val,
@@ -21,6 +22,7 @@ __all__ = [
     "DatasetError",
     "ImageItem",
     "ImageSet",
+    "cifar10_test",
     "flowers102",
     "image_folder",
     "imagenet_val",

@@ -1,8 +1,9 @@
-"""Evaluation image sets read from local folders: ImageFolder trees, labels CSVs and the paper's presets.
+"""Evaluation image sets: ImageFolder trees, labels CSVs, the paper's presets and the bundled CIFAR-10 images.
 
 Every set is an ordered list of (id, label, path) items plus class names; images are decoded lazily, so a
 50 000-image folder costs only its file listing. Nothing is ever downloaded: the user points at data on
-disk. Images are converted to RGB and resized to size×size without cropping, as in the paper.
+disk, or uses the images shipped in the package. Images are converted to RGB and resized to size×size
+without cropping, as in the paper.
 """
 
 from __future__ import annotations
@@ -17,10 +18,13 @@ import torch
 from PIL import Image
 from torchvision.transforms import functional as TF
 
+from magig_core.bundled import bundled_path
 from magig_core.data.ordering import paper_shuffle_order, train_test_indices
 from magig_core.errors import ArgumentError
+from magig_core.models.cifar10 import CIFAR10_CLASSES
 
 PAPER_IMAGE_SIZE = 256
+CIFAR10_TEST_DIR = bundled_path("cifar10-test")
 ORDERS = ("sorted", "paper")
 _PET_LABEL = re.compile(r"_\d+\.jpg$")
 
@@ -176,6 +180,25 @@ def flowers102(root: str | Path, *, size: int = PAPER_IMAGE_SIZE, split: str = "
         path = base / "jpg" / f"image_{image_id:05d}.jpg"
         items.append(ImageItem(path.relative_to(root).as_posix(), int(labels[image_id - 1]), path))
     return ImageSet("flowers102", items, list(Flowers102.classes), size=size)
+
+
+def cifar10_test(root: str | Path | None = None, *, size: int = 64) -> ImageSet:
+    """CIFAR-10 test images in ImageFolder layout (default: the 500 bundled ones, 50 per class), interleaved.
+
+    Image k of every class comes before image k+1 of any class, so any ``--limit`` is balanced over the
+    classes. Folder names sort alphabetically into CIFAR-10's own class order, the bundled classifiers' order.
+    """
+    image_set = image_folder(CIFAR10_TEST_DIR if root is None else root, size=size, name="cifar10")
+    if tuple(image_set.class_names) != CIFAR10_CLASSES:
+        raise DatasetError(
+            f"{root} should hold one folder per CIFAR-10 class ({', '.join(CIFAR10_CLASSES)}); "
+            f"found {', '.join(image_set.class_names) or 'none'}"
+        )
+    labels = range(len(image_set.class_names))
+    by_class = [[item for item in image_set.items if item.label == label] for label in labels]
+    rounds = max(len(items) for items in by_class)
+    interleaved = [items[k] for k in range(rounds) for items in by_class if k < len(items)]
+    return ImageSet("cifar10", interleaved, image_set.class_names, size=size)
 
 
 def labels_csv(root: str | Path, csv_path: str | Path, *, size: int = PAPER_IMAGE_SIZE,

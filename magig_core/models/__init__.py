@@ -17,6 +17,7 @@ from magig_core.models.registry import (
     list_classifiers,
     model_info,
 )
+from magig_core.models.taef2 import TAEF2Autoencoder
 
 __all__ = [
     "AUTOENCODERS",
@@ -24,6 +25,7 @@ __all__ = [
     "DiffusersAutoencoder",
     "ImageClassifier",
     "ModelInfo",
+    "TAEF2Autoencoder",
     "WeightsUnavailableError",
     "clear_model_cache",
     "convert_mar_state_dict",

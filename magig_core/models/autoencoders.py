@@ -1,4 +1,4 @@
-"""``load_autoencoder``: the paper's VAEs, TAESD, MAR KL-16 and any diffusers autoencoder, by name or path."""
+"""``load_autoencoder``: the paper's VAEs, TAESD, MAR KL-16, bundled TAEF2 and any diffusers autoencoder."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from magig_core.models.downloads import hub_file, hub_pretrained
 from magig_core.models.errors import WeightsUnavailableError
 from magig_core.models.mar import mar_autoencoder_from_state_dict
 from magig_core.models.registry import AUTOENCODERS
+from magig_core.models.taef2 import TAEF2Autoencoder, load_taef2
 
 DIFFUSERS_KINDS: dict[str, AutoencoderKind] = {
     "AutoencoderKL": "kl",
@@ -33,12 +34,13 @@ def load_autoencoder(
     subfolder: str | None = None,
     device: str | torch.device | None = None,
     dtype: str | torch.dtype | None = None,
-) -> DiffusersAutoencoder:
+) -> DiffusersAutoencoder | TAEF2Autoencoder:
     """A frozen autoencoder with ``encode``/``decode`` on [0,1] images, cached by its arguments.
 
-    ``name_or_path``: ``sd1``, ``sd2``, ``kd``, ``mar``, ``taesd``, ``demo-shapes``, a diffusers repo id or a
-    local diffusers folder (``AutoencoderKL``, ``VQModel`` or ``AutoencoderTiny``). ``weights``: a local copy
-    that replaces the download (a diffusers folder; for ``mar`` the ``kl16.ckpt``/``kl16.safetensors`` file).
+    ``name_or_path``: ``sd1``, ``sd2``, ``kd``, ``mar``, ``taesd``, ``taef2`` (bundled), ``demo-shapes``, a
+    diffusers repo id or a local diffusers folder (``AutoencoderKL``, ``VQModel`` or ``AutoencoderTiny``).
+    ``weights``: a local copy that replaces the download (a diffusers folder; for ``mar`` the
+    ``kl16.ckpt``/``kl16.safetensors`` file; for ``taef2`` a folder with its encoder and decoder files).
     ``repo_id``/``subfolder`` override the hub location of a named model (e.g. a mirror of SD 2.1).
     """
     device_ = resolve_device(device)
@@ -46,11 +48,13 @@ def load_autoencoder(
     name = str(name_or_path)
     key = (name, file_identity(weights), repo_id, subfolder, str(device_), dtype_)
 
-    def build() -> DiffusersAutoencoder:
+    def build() -> DiffusersAutoencoder | TAEF2Autoencoder:
         if name == "demo-shapes":
             from magig_core.demo.models import load_demo_autoencoder
 
             return load_demo_autoencoder(weights_dir=weights, device=device_).to(dtype_)
+        if name == "taef2":
+            return load_taef2(weights).to(device=device_, dtype=dtype_)
         model, kind = _load_model(name, weights, repo_id, subfolder)
         model.to(device=device_, dtype=dtype_)
         return DiffusersAutoencoder(model, kind, name=name)

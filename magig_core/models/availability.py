@@ -1,13 +1,16 @@
 """Can a named model be loaded here, without loading it? For menus that must say so at start-up.
 
-Cached weights count as available; missing ones count as available only if they can still be
-downloaded (not offline, host reachable within the zoo's short probe). Nothing is loaded or downloaded.
+Bundled models are available when their files are in the package. Cached weights count as available;
+missing ones count as available only if they can still be downloaded (not offline, host reachable within
+the zoo's short probe). Nothing is loaded or downloaded.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
+from magig_core.models import cifar10, taef2
 from magig_core.models.downloads import hub_remedies, require_network
 from magig_core.models.errors import WeightsUnavailableError
 from magig_core.models.registry import AUTOENCODERS, CLASSIFIERS, TORCHVISION_WEIGHTS
@@ -19,6 +22,9 @@ def weights_status(name: str, kind: Literal["classifier", "autoencoder"]) -> str
     """None when ``name`` can be loaded here (cached or downloadable); otherwise why it cannot."""
     if name == "demo-shapes":
         return _demo_status()
+    bundled = _bundled_files(name, kind)
+    if bundled is not None:
+        return _bundled_status(bundled)
     try:
         if kind == "classifier":
             _check_classifier(name)
@@ -34,6 +40,25 @@ def _demo_status() -> str | None:
 
     card = DEFAULT_WEIGHTS_DIR / CARD_FILE
     return None if card.is_file() else f"the bundled demo weights are missing ({card}); run `python -m magig_core demo-train`"
+
+
+def _bundled_files(name: str, kind: Literal["classifier", "autoencoder"]) -> list[Path] | None:
+    """The files a bundled model loads from, or None for models that are not bundled."""
+    if kind == "classifier" and name in cifar10.CHECKPOINTS:
+        return [cifar10.bundled_checkpoint(name)]
+    if kind == "autoencoder" and name == "taef2":
+        return [taef2.BUNDLED_DIR / taef2.ENCODER_FILE, taef2.BUNDLED_DIR / taef2.DECODER_FILE]
+    return None
+
+
+def _bundled_status(files: list[Path]) -> str | None:
+    missing = [str(file) for file in files if not file.is_file()]
+    if not missing:
+        return None
+    return (
+        f"the bundled weights are missing ({', '.join(missing)}); reinstall MA-GIG Explorer, or in a git "
+        "checkout restore them with `git checkout -- magig_core/assets`"
+    )
 
 
 def _check_classifier(name: str) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import safetensors.torch
 import torch
+from torch import nn
 
 from magig_core.models.errors import WeightsUnavailableError
 
@@ -50,6 +51,17 @@ def read_state_dict(path: str | Path, *, model: str) -> dict[str, torch.Tensor]:
     if loaded and all(key.startswith("module.") for key in loaded):  # saved from DataParallel/DDP
         loaded = {key.removeprefix("module."): value for key, value in loaded.items()}
     return loaded
+
+
+def load_strict(module: nn.Module, state_dict: dict[str, torch.Tensor], *, model: str) -> None:
+    """Load every tensor into ``module`` (cast to its dtype); a missing, extra or reshaped one is an error."""
+    try:
+        module.load_state_dict(state_dict, strict=True)
+    except RuntimeError as error:
+        raise ValueError(
+            f"the checkpoint does not fit {model}: its tensor names or shapes differ from the architecture "
+            f"(is it the right file?). Details: {error}"
+        ) from error
 
 
 def file_identity(path: str | Path | None) -> tuple[str, int] | None:

@@ -23,6 +23,8 @@ from magig_core.models.checkpoints import (
     read_labels,
     read_state_dict,
 )
+from magig_core.models.cifar10 import CHECKPOINTS as CIFAR10_CHECKPOINTS
+from magig_core.models.cifar10 import load_cifar10_classifier
 from magig_core.models.classifier import IMAGENET_MEAN, IMAGENET_STD, ImageClassifier
 from magig_core.models.devices import resolve_device, resolve_dtype
 from magig_core.models.downloads import torchvision_state_dict
@@ -57,10 +59,11 @@ def load_classifier(
     """A frozen, eval-mode classifier on [0,1] images, cached by its arguments.
 
     ``name``: ``resnet18`` / ``vgg16`` / ``inception`` (ImageNet), ``<arch>-pet`` / ``<arch>-flowers`` (the
-    paper's Oxford fine-tunes, weights= their checkpoint), ``demo-shapes``, or any torchvision
-    classification model. ``weights``: a local state-dict file (or a folder holding it) instead of the
-    download; with ``num_classes``/``labels`` it loads your own fine-tuned checkpoint. ``pretrained=False``
-    gives random weights (nothing is read or downloaded).
+    paper's Oxford fine-tunes, weights= their checkpoint), ``cifar10-resnet20`` / ``cifar10-resnet56``
+    (bundled, 10 classes, 64×64 working size), ``demo-shapes``, or any torchvision classification model.
+    ``weights``: a local state-dict file (or a folder holding it) instead of the download; with
+    ``num_classes``/``labels`` it loads your own fine-tuned checkpoint. ``pretrained=False`` gives random
+    weights (nothing is read or downloaded).
     """
     device_ = resolve_device(device)
     dtype_ = resolve_dtype(dtype, device_)
@@ -74,6 +77,11 @@ def load_classifier(
             from magig_core.demo.models import load_demo_classifier
 
             return load_demo_classifier(weights_dir=weights, device=device_).to(dtype_)
+        if name in CIFAR10_CHECKPOINTS:
+            if num_classes is not None or labels is not None:
+                raise ValueError(f"{name} predicts the ten CIFAR-10 classes; num_classes/labels do not apply")
+            classifier = load_cifar10_classifier(name, weights, pretrained=pretrained)
+            return classifier.to(device=device_, dtype=dtype_)
         classifier = _build_classifier(name, weights, num_classes, labels, pretrained)
         return classifier.to(device=device_, dtype=dtype_)
 

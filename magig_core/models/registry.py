@@ -2,7 +2,9 @@
 
 CPU costs are forward+backward medians at 256×256, batch 1, two threads, frozen parameters (decoder: gradient
 to the latent), ±40 % between machines. VGG16 and GoogLeNet were timed relative to ResNet18 on the same
-machine and scaled to its 0.28 s. They let the UI say how long a run will take before it starts.
+machine and scaled to its 0.28 s. The bundled CIFAR-10 ResNets are timed at their 64×64 working size (the
+network itself always runs at 32×32, so the cost hardly depends on the input size). They let the UI say how
+long a run will take before it starts.
 """
 
 from __future__ import annotations
@@ -70,6 +72,17 @@ def _classifier_entries() -> dict[str, ModelInfo]:
                 _OXFORD_SOURCE.format(dataset=dataset, arch=arch),
                 cost,
             )
+    for depth, cost in ((20, 0.01), (56, 0.02)):
+        name = f"cifar10-resnet{depth}"
+        entries[name] = ModelInfo(
+            name,
+            "classifier",
+            f"ResNet-{depth} trained on CIFAR-10 (10 classes; 32×32 network, explains at 64×64), "
+            "bundled, works offline",
+            f"bundled with MA-GIG Explorer: {name}-*.th from github akamaster/pytorch_resnet_cifar10 "
+            "(Yerlan Idelbayev, BSD-2-Clause)",
+            cost,
+        )
     entries["demo-shapes"] = ModelInfo(
         "demo-shapes",
         "classifier",
@@ -139,6 +152,16 @@ AUTOENCODERS: dict[str, ModelInfo] = {
         "madebyollin/taesd",
         None,
         "AutoencoderTiny",
+    ),
+    "taef2": ModelInfo(
+        "taef2",
+        "autoencoder",
+        "TAEF2 tiny autoencoder (FLUX.2 latent space, f8, 32 channels), bundled, works offline; "
+        "about 0.05 s per step at 64×64",
+        "bundled with MA-GIG Explorer: taef2_encoder.pth / taef2_decoder.pth from github madebyollin/taesd "
+        "(Ollin Boer Bohan, MIT)",
+        0.4,
+        (32, 32, 32),
     ),
     "demo-shapes": ModelInfo(
         "demo-shapes",
