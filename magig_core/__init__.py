@@ -1,7 +1,9 @@
 """MA-GIG Explorer: Manifold-Aligned Guided Integrated Gradients and its baselines."""
 
-from magig_core.attribution import METHODS, Explanation, explain
+from magig_core.attribution import METHODS, Explanation, MethodSpec, all_methods, explain, method_spec
+from magig_core.errors import MagigError
 from magig_core.models import (
+    ImageClassifier,
     WeightsUnavailableError,
     list_autoencoders,
     list_classifiers,
@@ -12,11 +14,16 @@ from magig_core.models import (
 __all__ = [
     "METHODS",
     "Explanation",
+    "ImageClassifier",
+    "MagigError",
+    "MethodSpec",
     "WeightsUnavailableError",
+    "all_methods",
     "explain",
     "list_autoencoders",
     "list_classifiers",
     "load_autoencoder",
     "load_classifier",
+    "method_spec",
 ]
 __version__ = "0.1.0"

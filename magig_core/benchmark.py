@@ -14,8 +14,8 @@ import torch
 
 from magig_core.attribution import explain
 from magig_core.attribution.context import synchronize
-from magig_core.models.autoencoder import DiffusersAutoencoder
-from magig_core.models.classifier import ImageClassifier
+from magig_core.models.diffusers_autoencoder import DiffusersAutoencoder
+from magig_core.models.image_classifier import ImageClassifier
 
 
 @dataclass

@@ -35,7 +35,7 @@ def small_cnn(num_classes: int = 5, seed: int = 0, dtype: torch.dtype = torch.fl
 def tiny_vae(seed: int = 0):
     from diffusers import AutoencoderKL
 
-    from magig_core.models.autoencoder import DiffusersAutoencoder
+    from magig_core.models.diffusers_autoencoder import DiffusersAutoencoder
 
     torch.manual_seed(seed)
     model = AutoencoderKL(

@@ -18,8 +18,8 @@ from magig_core.demo.models import (
 from magig_core.demo.shapes import CLASS_NAMES
 from magig_core.demo.training import accuracy, black_reconstruction_rmse, psnr
 from magig_core.demo.world import DATA_VERSION, generate, render, sample_scenes
-from magig_core.models.autoencoder import DiffusersAutoencoder
-from magig_core.models.classifier import ImageClassifier
+from magig_core.models.diffusers_autoencoder import DiffusersAutoencoder
+from magig_core.models.image_classifier import ImageClassifier
 
 TEST_SEED = 2  # the card's figures come from seed 1, training from seed 0
 

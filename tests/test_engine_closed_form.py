@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from magig_core import explain
-from magig_core.models.classifier import ImageClassifier
+from magig_core.models.image_classifier import ImageClassifier
 from tests.conftest import IdentityAutoencoder
 
 

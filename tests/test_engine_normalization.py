@@ -11,7 +11,7 @@ from torch import nn
 from magig_core import explain
 from magig_core.attribution.model import IdentityNormalizationWarning
 from magig_core.metrics import faithfulness
-from magig_core.models.classifier import ImageClassifier
+from magig_core.models.image_classifier import ImageClassifier
 from tests.conftest import small_cnn
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)

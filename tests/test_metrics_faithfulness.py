@@ -9,7 +9,7 @@ from torch import nn
 
 from magig_core.metrics import PAPER_RATIOS, FaithfulnessResult, faithfulness, importance_ranks, perturb
 from magig_core.metrics.faithfulness import perturb_normalized
-from magig_core.models.classifier import ImageClassifier
+from magig_core.models.image_classifier import ImageClassifier
 
 
 class RegionReader(nn.Module):

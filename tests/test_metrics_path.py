@@ -9,7 +9,7 @@ from torch import nn
 
 from magig_core.attribution.result import Explanation
 from magig_core.metrics import completeness, confidence_curve, path_positions, trapezoid_auc
-from magig_core.models.classifier import ImageClassifier
+from magig_core.models.image_classifier import ImageClassifier
 
 
 def _classifier() -> ImageClassifier:

@@ -23,7 +23,7 @@ from magig_core.models import (
     load_classifier,
     set_cache_size,
 )
-from magig_core.models.cache import DEFAULT_CACHE_SIZE
+from magig_core.models.model_cache import DEFAULT_CACHE_SIZE
 
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
 STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)

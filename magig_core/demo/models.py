@@ -17,8 +17,8 @@ from torch import nn
 
 from magig_core.bundled import bundled_path
 from magig_core.demo.shapes import CLASS_NAMES
-from magig_core.models.autoencoder import DiffusersAutoencoder
-from magig_core.models.classifier import ImageClassifier
+from magig_core.models.diffusers_autoencoder import DiffusersAutoencoder
+from magig_core.models.image_classifier import ImageClassifier
 
 DEFAULT_WEIGHTS_DIR = bundled_path("models", "demo-shapes")
 CARD_FILE = "card.json"

@@ -8,13 +8,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from magig_core.models.autoencoder import AutoencoderKind, DiffusersAutoencoder
-from magig_core.models.cache import MODEL_CACHES
 from magig_core.models.checkpoints import file_identity, read_state_dict
 from magig_core.models.devices import resolve_device, resolve_dtype
+from magig_core.models.diffusers_autoencoder import AutoencoderKind, DiffusersAutoencoder
 from magig_core.models.downloads import hub_file, hub_pretrained
 from magig_core.models.errors import WeightsUnavailableError
 from magig_core.models.mar import mar_autoencoder_from_state_dict
+from magig_core.models.model_cache import MODEL_CACHES
 from magig_core.models.registry import AUTOENCODERS
 from magig_core.models.taef2 import TAEF2Autoencoder, load_taef2
 

@@ -15,7 +15,6 @@ import torch
 import torchvision
 from torch import nn
 
-from magig_core.models.cache import MODEL_CACHES
 from magig_core.models.checkpoints import (
     STATE_DICT_SUFFIXES,
     file_identity,
@@ -25,10 +24,11 @@ from magig_core.models.checkpoints import (
 )
 from magig_core.models.cifar10 import CHECKPOINTS as CIFAR10_CHECKPOINTS
 from magig_core.models.cifar10 import load_cifar10_classifier
-from magig_core.models.classifier import IMAGENET_MEAN, IMAGENET_STD, ImageClassifier
 from magig_core.models.devices import resolve_device, resolve_dtype
 from magig_core.models.downloads import torchvision_state_dict
 from magig_core.models.errors import WeightsUnavailableError
+from magig_core.models.image_classifier import IMAGENET_MEAN, IMAGENET_STD, ImageClassifier
+from magig_core.models.model_cache import MODEL_CACHES
 from magig_core.models.registry import CLASSIFIERS
 
 PAPER_INPUT_SIZE = (256, 256)
