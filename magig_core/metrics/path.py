@@ -27,10 +27,6 @@ class PathCurve:
         """[B] trapezoid area over t; a single point gives its value."""
         return trapezoid_auc(self.values, self.t)
 
-    @property
-    def mean_curve(self) -> torch.Tensor:
-        return self.values.mean(0)
-
 
 def path_positions(num_points: int, indices: torch.Tensor | None = None) -> torch.Tensor:
     """t_k = k/(N−1) for every path index (or for the given subset of indices)."""
