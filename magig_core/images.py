@@ -26,10 +26,10 @@ MAX_PIXELS = 50_000_000  # ~7000×7000: decoding more would cost GBs of RAM per 
 MIN_SIDE = 8  # below this an image carries too little structure for an attribution map
 MAX_ASPECT = 16.0  # beyond this the paper's resize-without-crop squashes the content into stripes
 WARN_ASPECT = 3.0
-WORK_SIDE = 2048  # bigger images are reduced by a power of two until their longest side fits; models see ≤ 512
+WORK_SIDE = 2048  # bigger images are reduced by a power of two until their longest side fits (models: ≤ 512)
 STRIP_PIXELS = 1 << 20  # modes that need converting before reduction are converted this many pixels at a time
 BACKGROUND = (255, 255, 255)  # transparent pixels are shown on white, as image viewers do
-# EXIF orientation → the transpose that shows the image upright (the EXIF 2.32 table, as image viewers apply it)
+# EXIF orientation → the transpose that shows the image upright (the EXIF table, as image viewers apply it)
 ORIENTATION_TRANSPOSE = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,
     3: Image.Transpose.ROTATE_180,
@@ -139,7 +139,7 @@ def _reduce(image: Image.Image, factor: int) -> Image.Image:
 
 
 def _reducible_mode(image: Image.Image) -> str:
-    """The mode to average ``image`` in: its own where Image.reduce handles it, else one that loses nothing."""
+    """The mode to average ``image`` in: its own where Image.reduce handles it, else one losing nothing."""
     if image.mode == "P" and "transparency" in image.info:
         return "RGBA"
     return REDUCIBLE_MODE.get(image.mode, image.mode)

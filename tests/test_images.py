@@ -162,7 +162,8 @@ def test_exif_orientation_shows_the_image_upright_in_jpeg(orientation: int):
     levels = np.array([[0, 50, 100], [150, 200, 250]], dtype=np.uint8)
     stored = np.repeat(np.repeat(levels, 8, 0), 8, 1)[..., None].repeat(3, 2)
     image = Image.fromarray(stored)
-    loaded = load_image(encode(image, "JPEG", quality=95, exif=_with_orientation(image, orientation).tobytes()))
+    exif = _with_orientation(image, orientation).tobytes()
+    loaded = load_image(encode(image, "JPEG", quality=95, exif=exif))
     expected = upright_by_exif_spec(stored, orientation).astype(int)
     assert np.abs(np.asarray(loaded.image).astype(int) - expected).max() <= 8
 
@@ -336,7 +337,8 @@ def huge_png() -> bytes:
     """7000×7000 RGB with gradients and a checkerboard, written row by row (4 MB, never held in memory)."""
     x = np.arange(HUGE_SIDE)
     rows = (
-        np.stack([x * 255 // HUGE_SIDE, np.full_like(x, y * 255 // HUGE_SIDE), (x // 64 + y // 64) % 2 * 255], 1)
+        np.stack([x * 255 // HUGE_SIDE, np.full_like(x, y * 255 // HUGE_SIDE), (x // 64 + y // 64) % 2 * 255],
+                 axis=1)
         for y in range(HUGE_SIDE)
     )
     return png_bytes(rows, HUGE_SIDE, HUGE_SIDE, 3, bit_depth=8)
@@ -364,8 +366,12 @@ def test_huge_image_costs_one_decode_and_leaves_only_the_working_image(make, dec
     huge.write_bytes(make())
     Image.new("RGB", (64, 64), (1, 2, 3)).save(small)
     result = subprocess.run(
-        [sys.executable, "-c", MEASURE_RSS, str(huge), str(small), str(LOADS)], capture_output=True, text=True,
-        cwd=Path(__file__).parents[1], env={**os.environ, "OMP_NUM_THREADS": "1"}, check=True,
+        [sys.executable, "-c", MEASURE_RSS, str(huge), str(small), str(LOADS)],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).parents[1],
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        check=True,
     )
     measured = json.loads(result.stdout.strip().splitlines()[-1])
     assert measured["sizes"] == [[1750, 1750]] * LOADS

@@ -76,7 +76,8 @@ def test_frames_keep_their_true_positions_and_a_single_point_is_its_value() -> N
     t = path_positions(201, torch.tensor([0, 50, 100, 200]))
     np.testing.assert_allclose(t.numpy(), [0, 0.25, 0.5, 1], rtol=0, atol=1e-15)
     assert trapezoid_auc(t[None] ** 2, t).item() == pytest.approx(23 / 64, rel=1e-12)
-    assert trapezoid_auc(torch.tensor([[0.7], [0.2]]), path_positions(1)).tolist() == pytest.approx([0.7, 0.2])
+    single = trapezoid_auc(torch.tensor([[0.7], [0.2]]), path_positions(1))
+    assert single.tolist() == pytest.approx([0.7, 0.2])
 
 
 def test_completeness_is_the_gap_between_attribution_sum_and_output_change() -> None:
@@ -89,7 +90,8 @@ def test_completeness_is_the_gap_between_attribution_sum_and_output_change() -> 
     images = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(3))
     targets = torch.tensor([0, 2])
     result = explain(images, clf, "ig", steps=8, targets=targets)
-    gap = _target_probability(clf, images, targets) - _target_probability(clf, torch.zeros_like(images), targets)
+    black = torch.zeros_like(images)
+    gap = _target_probability(clf, images, targets) - _target_probability(clf, black, targets)
     attribution_sum = result.attributions.sum(dim=(1, 2, 3)).double().numpy()
     absolute = np.abs(attribution_sum - gap)
     res = completeness(result)
@@ -101,7 +103,7 @@ def test_completeness_is_the_gap_between_attribution_sum_and_output_change() -> 
 
 
 def test_relative_completeness_is_undefined_without_an_output_gap() -> None:
-    """An input equal to the black baseline: nothing to explain, residual 0, ratio NaN rather than inf or 0."""
+    """An input equal to the black baseline: nothing to explain, residual 0, ratio NaN (not inf, not 0)."""
     res = completeness(explain(torch.zeros(1, 3, 8, 8), _classifier(), "ig", steps=4, targets=[1]))
     assert res.absolute.tolist() == [0.0]
     assert torch.isnan(res.relative).all()
