@@ -5,11 +5,14 @@ Screenshots land in artifacts/ (kept by CI) so a person can check the layout.
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 from pathlib import Path
 
 import pytest
+
+from tests.browser_check import browser_required, decide, missing_browser_parts
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
@@ -18,14 +21,22 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-
 
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium "
-                       "(apt-get install chromium); no browser is ever downloaded"),
     pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore:.*:pandas.errors.Pandas4Warning"),
 ]
 
 
 @pytest.fixture(scope="module")
-def url():
+def browser_available() -> None:
+    """Skip without Chromium or Playwright, or fail where CI requires the browser test to run."""
+    decision = decide(missing_browser_parts(CHROMIUM), browser_required(os.environ))
+    if decision.action == "fail":
+        pytest.fail(decision.message, pytrace=False)
+    if decision.action == "skip":
+        pytest.skip(decision.message)
+
+
+@pytest.fixture(scope="module")
+def url(browser_available):
     import app
 
     with socket.socket() as sock:

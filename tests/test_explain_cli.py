@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
+from PIL import Image
 
 from magig_core.bundled import bundled_path
 from magig_core.cli import main
@@ -19,8 +21,13 @@ def test_explain_command_writes_maps_attributions_and_summary(tmp_path, capsys) 
                  "--out", str(tmp_path / "out")]) == 0
     printed = capsys.readouterr().out
     assert "skipping" in printed and "broken.png" in printed
-    assert (tmp_path / "out" / "star_0_maps.png").stat().st_size > 0
+    with Image.open(tmp_path / "out" / "star_0_maps.png") as figure:  # input + 2 maps, (2.6·3 + 0.8)″ × 3″
+        assert figure.format == "PNG" and figure.size == (round((2.6 * 3 + 0.8) * 150), 3 * 150)
     summary = json.loads((tmp_path / "out" / "star_0_summary.json").read_text())
     assert set(summary) == {"ig", "ma-gig"} and summary["ma-gig"]["config"]["steps"] == 4
     with np.load(tmp_path / "out" / "star_0_attributions.npz") as saved:
         assert saved["ig"].shape == (3, 64, 64)
+        for method in ("ig", "ma-gig"):  # the saved maps are the ones the summary's residual belongs to
+            gap = summary[method]["input_output"] - summary[method]["baseline_output"]
+            residual = abs(saved[method].astype(np.float64).sum() - gap)
+            assert residual == pytest.approx(summary[method]["completeness_residual"], rel=1e-4, abs=1e-6)
