@@ -18,9 +18,12 @@ except ImportError:
         return fn if callable(fn) else (lambda f: f)
 
 
+import functools
+import inspect
+import logging
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -32,13 +35,17 @@ from gradio.data_classes import FileData
 from magig_core.attribution import all_methods
 from magig_core.attribution.context import OBJECTIVES, PRECISIONS
 from magig_core.attribution.guided import INTERPOLATIONS
-from magig_core.explorer.cancel import CancelFlags
+from magig_core.explorer.cancel import CancelFlags, RunCancelled, StopPoll, any_of
 from magig_core.explorer.catalog import DEMO
-from magig_core.explorer.compute import RunCancelled
-from magig_core.explorer.estimate import describe, gpu_seconds
+from magig_core.explorer.estimate import describe, describe_wait, gpu_seconds
+from magig_core.explorer.form import AUTO_SIZE, TOP1, parse_size, settings_from_form
+from magig_core.explorer.gradio_queue import waiting_sessions, watch_current_event
+from magig_core.explorer.memory import freeze_startup_objects, release_memory
+from magig_core.explorer.messages import user_message
 from magig_core.explorer.render import (
     MAP_SCALES,
     MAP_STYLES,
+    METRICS_CAPTION,
     confidence_figure,
     distance_figure,
     frames_at,
@@ -47,24 +54,18 @@ from magig_core.explorer.render import (
     path_methods,
 )
 from magig_core.explorer.report import DownloadFolders, build_report, write_downloads
-from magig_core.explorer.service import Explorer, RunState, parse_target
-from magig_core.explorer.settings import (
-    DEFAULT_METHODS,
-    STEPS_RANGE,
-    RunSettings,
-    SettingsError,
-    methods_reading,
-)
-from magig_core.images import ImageInputError
+from magig_core.explorer.service import Explorer, RunState
+from magig_core.explorer.settings import DEFAULT_METHODS, STEPS_RANGE, RunSettings, methods_reading
 
 TITLE = "MA-GIG Explorer"
-TOP1 = "top-1 prediction"
-AUTO_SIZE = "classifier's own"
 SIZES = (AUTO_SIZE, "64", "128", "256")
 DEFAULT_CLASSIFIER = os.environ.get("MAGIG_CLASSIFIER", DEMO)
 DEFAULT_AUTOENCODER = os.environ.get("MAGIG_AUTOENCODER", DEMO)
-CONCURRENCY = int(os.environ.get("MAGIG_CONCURRENCY", "1"))  # runs sharing the model device at once
+RUN_CONCURRENCY = int(os.environ.get("MAGIG_CONCURRENCY", "1"))  # explanations sharing the model device at once
+QUICK_CONCURRENCY = int(os.environ.get("MAGIG_QUICK_CONCURRENCY", "4"))  # predictions, estimates, redraws
 QUEUE_SIZE = int(os.environ.get("MAGIG_QUEUE_SIZE", "32"))
+RUN_GROUP = {"concurrency_id": "runs", "concurrency_limit": RUN_CONCURRENCY}
+QUICK_GROUP = {"concurrency_id": "quick", "concurrency_limit": QUICK_CONCURRENCY}
 
 CSS = """
 .gradio-container { font-size: 17px; }
@@ -82,11 +83,12 @@ CSS = """
 #estimate { font-size: 0.95em; }
 """
 
-EXPLORER = Explorer()
+EXPLORER = Explorer(run_slots=RUN_CONCURRENCY)
 EXPLORER.catalog.check_all()  # say at start-up which models cannot be loaded here, and why
 CANCELS = CancelFlags()
 DOWNLOADS = DownloadFolders(Path(tempfile.gettempdir()) / "magig-explorer-downloads")
 UI = SimpleNamespace()  # the components, filled in by build_app; handlers key their outputs by them
+LOG = logging.getLogger("magig.app")
 
 
 def pick_example(evt: gr.SelectData) -> str:
@@ -104,38 +106,65 @@ def raw_upload(payload: FileData | None) -> str | None:
     return None if payload is None or payload.path is None else str(payload.path)
 
 
+def raw_value(payload):
+    """Pass an API value through untouched, so ``magig_core.explorer.form`` can say what is wrong with it.
+
+    Gradio's own checks answer "nan" steps with a generic server error and a bare method name with
+    "Value 'g' is not in the list of choices".
+    """
+    return payload
+
+
+def friendly(handler: Callable) -> Callable:
+    """Turn every failure of a handler (a generator too) into a ``gr.Error`` that says what to do next."""
+
+    def translate(err: Exception) -> gr.Error:
+        if isinstance(err, gr.Error):
+            return err
+        if isinstance(err, torch.cuda.OutOfMemoryError):
+            torch.cuda.empty_cache()
+        message = user_message(err)
+        if message.unexpected:
+            LOG.exception("unexpected failure in %s", handler.__name__)
+        duration = 6 if isinstance(err, RunCancelled) else 15
+        return gr.Error(message.text, title=message.title, duration=duration, print_exception=False)
+
+    if inspect.isgeneratorfunction(handler):
+        @functools.wraps(handler)
+        def streaming(*args, **kwargs):
+            try:
+                yield from handler(*args, **kwargs)
+            except Exception as err:
+                raise translate(err) from err
+        return streaming
+
+    @functools.wraps(handler)
+    def plain(*args, **kwargs):
+        try:
+            return handler(*args, **kwargs)
+        except Exception as err:
+            raise translate(err) from err
+    return plain
+
+
 # Handlers ----------------------------------------------------------------------------------------
 
 def _settings(classifier, autoencoder, methods, steps, fraction, interpolation, objective, target, precision,
               size=AUTO_SIZE) -> RunSettings:
-    class_names = EXPLORER.class_names(classifier)
-    return RunSettings(
-        classifier=classifier,
-        autoencoder=autoencoder,
-        methods=tuple(methods or ()),
-        steps=int(steps),
-        fraction=float(fraction) if fraction else None,  # 0: each guided method keeps its paper value
-        interpolation=interpolation,
-        objective=objective,
-        target=parse_target(target, class_names),
-        precision=precision or "fp32",
-        size=None if size in (None, AUTO_SIZE) else int(size),
-    )
+    return settings_from_form(classifier=classifier, autoencoder=autoencoder, methods=methods, steps=steps,
+                              fraction=fraction, interpolation=interpolation, objective=objective, target=target,
+                              precision=precision, size=size, class_names=EXPLORER.class_names(classifier))
 
 
-def _gpu_duration(image, settings: RunSettings, session: str, expected_seconds: float, *_args) -> int:
+def _gpu_duration(image, settings: RunSettings, should_stop: StopPoll, expected_seconds: float, *_args) -> int:
     return int(expected_seconds)
 
 
 @gpu(duration=_gpu_duration)
-def _compute(image: str, settings: RunSettings, session: str, expected_seconds: float,
+def _compute(image: str, settings: RunSettings, should_stop: StopPoll, expected_seconds: float,
              progress: gr.Progress) -> Iterator[RunState]:
-    flag = CANCELS.start(session)
-    try:
-        yield from EXPLORER.run(image, settings, should_stop=flag.is_set,
-                                on_progress=lambda done, text: progress(done, desc=text))
-    finally:
-        CANCELS.finish(session, flag)
+    yield from EXPLORER.run(image, settings, should_stop=should_stop,
+                            on_progress=lambda done, text: progress(done, desc=text))
 
 
 def _label(state: RunState) -> dict[str, float]:
@@ -145,8 +174,8 @@ def _label(state: RunState) -> dict[str, float]:
 def _status(state: RunState) -> str:
     context = state.context
     done = ", ".join(f"{r.label} {r.seconds:.1f} s" for r in state.results) or "starting"
-    head = (f"Explaining **{context.target_name}** (class {context.target}) with "
-            f"{state.settings.classifier} / {state.settings.autoencoder}: {done}.")
+    head = (f"Explaining **{context.target_name}** (class {context.target}, p = {context.target_probability:.3g} "
+            f"on the input) with {state.settings.classifier} / {state.settings.autoencoder}: {done}.")
     if state.from_cache:
         head += " Replayed from the cache."
     elif len(state.results) < len(state.settings.methods):
@@ -190,21 +219,28 @@ def _downloads(state: RunState) -> list[str]:
     return [str(p) for p in write_downloads(report, state.context, state.results, DOWNLOADS.new())]
 
 
+@friendly
 def explain(image, classifier, autoencoder, methods, steps, fraction, interpolation, objective, target,
             precision, style, scale, size, request: gr.Request,
             progress=gr.Progress()):  # noqa: B008 - Gradio injects progress through this default
-    """Explain the image with every selected method; maps, frames, plots and metrics stream in."""
+    """Explain the image with every selected method; maps, frames, plots and metrics stream in.
+
+    The run stops within one path step when the visitor presses Cancel, cancels through the API, or goes
+    away (closed tab, killed script): the engine polls all of these, so the next visitor starts at once.
+    """
     if image is None:
         raise gr.Error("No image yet: upload, paste or capture one, or click an example below the input.")
+    settings = _settings(classifier, autoencoder, methods, steps, fraction, interpolation, objective, target,
+                         precision, size)
+    hit = EXPLORER.cached(image, settings)
+    expected = EXPLORER.estimate(settings)
+    _, warning = describe(expected, settings, on_gpu=EXPLORER.on_gpu)
+    if warning and not hit:
+        gr.Warning(warning, duration=15)
+    flag = CANCELS.start(request.session_hash)
+    should_stop = any_of(flag.is_set, watch_current_event())
     try:
-        settings = _settings(classifier, autoencoder, methods, steps, fraction, interpolation, objective, target,
-                             precision, size)
-        hit = EXPLORER.cached(image, settings)
-        expected = EXPLORER.estimate(settings)
-        _, warning = describe(expected, settings, on_gpu=EXPLORER.on_gpu)
-        if warning and not hit:
-            gr.Warning(warning, duration=15)
-        states = [hit] if hit else _compute(image, settings, request.session_hash, gpu_seconds(expected), progress)
+        states = [hit] if hit else _compute(image, settings, should_stop, gpu_seconds(expected), progress)
         for state in states:
             if state.complete and not state.from_cache:
                 EXPLORER.remember(image, state)
@@ -215,18 +251,29 @@ def explain(image, classifier, autoencoder, methods, steps, fraction, interpolat
             elif state.from_cache or not state.complete:  # the final state repeats the last method's
                 finished = len(state.results) == len(state.settings.methods)
                 yield _views(state, style, scale, 0.5, downloads=finished)
-    except (ImageInputError, SettingsError) as err:
-        raise gr.Error(str(err), duration=15) from err
-    except RunCancelled as err:
-        raise gr.Error(f"{err} Press Run to start again.", title="Cancelled", duration=6) from err
-    except torch.cuda.OutOfMemoryError as err:
-        torch.cuda.empty_cache()
-        raise gr.Error("Out of GPU memory: lower the steps, select fewer methods, or try again when the "
-                       "server is less busy.", duration=15) from err
-    except ValueError as err:  # the engine's own checks of a method/setting combination
-        raise gr.Error(f"These settings cannot be run: {err}", duration=15) from err
+    finally:
+        CANCELS.finish(request.session_hash, flag)
+        release_memory()  # a run leaves figures and autograd graphs in cycles, and freed heap pages
 
 
+@friendly
+def announce(classifier, autoencoder, methods, steps, fraction, interpolation, objective, precision, size,
+             request: gr.Request):
+    """On Run: if the device is busy, say at once how long this run will wait (the run itself queues)."""
+    if CANCELS.running(request.session_hash):  # the run has started already: its own status says the rest
+        return gr.skip()
+    settings = _settings(classifier, autoencoder, methods, steps, fraction, interpolation, objective, None,
+                         precision, size)
+    own = EXPLORER.estimate(settings)
+    EXPLORER.plan(request.session_hash, own.total)
+    waiting = waiting_sessions(RUN_GROUP["concurrency_id"])
+    ahead = waiting[:waiting.index(request.session_hash)] if request.session_hash in waiting else waiting
+    wait = EXPLORER.expected_wait(ahead, own.total)
+    line = describe_wait(EXPLORER.slots.busy + len(ahead), wait, own)
+    return gr.skip() if line is None else line
+
+
+@friendly
 def scrub(position: float, state: RunState | None):
     """Show every path method's image at path position t, and mark t on both plots."""
     if state is None:
@@ -236,6 +283,7 @@ def scrub(position: float, state: RunState | None):
             UI.distance_plot: distance_figure(state.context, state.results, marker=position)}
 
 
+@friendly
 def restyle(style: str, scale: str, state: RunState | None):
     """Redraw the maps as heatmaps or overlays, on a shared or per-method scale (no recomputation)."""
     if state is None:
@@ -243,19 +291,18 @@ def restyle(style: str, scale: str, state: RunState | None):
     return {UI.maps: method_maps(state.context, state.results, style=style, scale=scale)}
 
 
+@friendly
 def predict(image, classifier, size):
     """Top-5 classes of the image; bad files are reported at once, before any run."""
     if image is None:
         return None
-    try:
-        predictions, notes = EXPLORER.predict(image, classifier, None if size in (None, AUTO_SIZE) else int(size))
-    except ImageInputError as err:
-        raise gr.Error(str(err), duration=15) from err
+    predictions, notes = EXPLORER.predict(image, classifier, parse_size(size))
     for note in notes:
         gr.Info(note, duration=8)
     return {p.name: p.probability for p in predictions}
 
 
+@friendly
 def show_cached(image, classifier, autoencoder, methods, steps, fraction, interpolation, objective, target,
                 precision, style, scale, size):
     """When the image (e.g. an example) was already explained with these settings, show it at once."""
@@ -265,13 +312,14 @@ def show_cached(image, classifier, autoencoder, methods, steps, fraction, interp
         settings = _settings(classifier, autoencoder, methods, steps, fraction, interpolation, objective, target,
                              precision, size)
         state = EXPLORER.cached(image, settings)
-    except (ImageInputError, SettingsError):
-        return _cleared(None)  # `predict` reports the problem; here the old results are just cleared
+    except ValueError:  # bad file or settings: `predict` and the Run button report them
+        return _cleared(None)
     if state is None:
         return _cleared(None)
     return _views(state, style, scale, 0.5, downloads=True)
 
 
+@friendly
 def estimate(classifier, autoencoder, methods, steps, fraction, interpolation, objective, precision, size):
     """Expected run time for the chosen settings, with advice when a CPU run would take minutes."""
     if not methods:
@@ -280,11 +328,12 @@ def estimate(classifier, autoencoder, methods, steps, fraction, interpolation, o
         settings = _settings(classifier, autoencoder, methods, steps, fraction, interpolation, objective, None,
                              precision, size)
         line, warning = describe(EXPLORER.estimate(settings), settings, on_gpu=EXPLORER.on_gpu)
-    except SettingsError as err:
-        return f"⚠️ {err}"
+    except ValueError as err:
+        return f"⚠️ {user_message(err).text}"
     return line + (f"\n\n⚠️ **{warning}**" if warning else "")
 
 
+@friendly
 def on_classifier(classifier):
     """New classifier: its class list for the target chooser, and what happened when loading it."""
     _, used, notes = EXPLORER.classifier(classifier)
@@ -295,6 +344,7 @@ def on_classifier(classifier):
             UI.classifier: gr.Dropdown(value=used), UI.model_status: model_status()}
 
 
+@friendly
 def on_autoencoder(autoencoder):
     _, used, notes = EXPLORER.autoencoder(autoencoder)
     for note in notes:
@@ -312,6 +362,7 @@ def model_status() -> str:
     return "\n".join(lines)
 
 
+@friendly
 def cancel(request: gr.Request) -> str:
     CANCELS.cancel(request.session_hash)
     return "Cancelling…"
@@ -324,7 +375,7 @@ def _method_choices() -> list[tuple[str, str]]:
 
 
 def build_app() -> gr.Blocks:
-    """The whole UI; the Run event and the model-touching events share one concurrency group."""
+    """The whole UI; explanations queue for the model device, every other event runs beside them."""
     classifiers = EXPLORER.catalog.choices("classifier")
     autoencoders = EXPLORER.catalog.choices("autoencoder")
     _, first_classifier, _ = EXPLORER.classifier(DEFAULT_CLASSIFIER)
@@ -391,8 +442,7 @@ def build_app() -> gr.Blocks:
                                          elem_id="confidence-plot")
             UI.distance_plot = gr.Plot(label="Distance to the input along the path", show_label=False,
                                        elem_id="distance-plot")
-        UI.table = gr.Dataframe(label="Metrics per method (faithfulness: soft scores on this one image)",
-                                interactive=False, elem_id="metrics")
+        UI.table = gr.Dataframe(label=METRICS_CAPTION, interactive=False, elem_id="metrics")
         UI.downloads = gr.File(label="Downloads: attributions (npz), maps (PNG), report (JSON)",
                                file_count="multiple", interactive=False, elem_id="downloads")
         UI.state = gr.State(None, time_to_live=3600)
@@ -402,27 +452,33 @@ def build_app() -> gr.Blocks:
         run_inputs = [UI.image, *settings_inputs, UI.target, UI.precision, UI.style, UI.scale, UI.size]
         run_outputs = [UI.maps, UI.frames, UI.position, UI.confidence_plot, UI.distance_plot, UI.table,
                        UI.downloads, UI.status, UI.predictions, UI.state]
-        model_group = {"concurrency_id": "models", "concurrency_limit": CONCURRENCY}
-
-        run_event = run.click(explain, run_inputs, run_outputs, api_name="explain", show_progress_on=[UI.status],
-                              **model_group)
-        examples.select(pick_example, None, UI.image, api_visibility="undocumented", show_progress="hidden")
-        stop.click(cancel, None, UI.status, cancels=[run_event], queue=False, api_name="cancel")
-        UI.position.input(scrub, [UI.position, UI.state], [UI.frames, UI.confidence_plot, UI.distance_plot],
-                          api_name="scrub", show_progress="hidden", trigger_mode="always_last")
-        gr.on([UI.style.change, UI.scale.change], restyle, [UI.style, UI.scale, UI.state], [UI.maps],
-              show_progress="hidden", api_visibility="undocumented")
-        UI.image.change(predict, [UI.image, UI.classifier, UI.size], UI.predictions, api_name="predict",
-                        **model_group).success(show_cached, run_inputs, run_outputs, api_visibility="undocumented",
-                                               **model_group)
-        UI.classifier.change(on_classifier, UI.classifier, [UI.target, UI.classifier, UI.model_status],
-                             api_visibility="undocumented", **model_group)
-        UI.autoencoder.change(on_autoencoder, UI.autoencoder, [UI.autoencoder, UI.model_status],
-                              api_visibility="undocumented", **model_group)
+        for control in (UI.methods, UI.steps, UI.fraction):  # checked by the explorer, with clear messages
+            control.preprocess = raw_value
         estimate_inputs = [*settings_inputs, UI.precision, UI.size]
+
+        # Explanations take turns on the model device (RUN_GROUP, shown their place in the queue); everything
+        # else is quick and has its own pool (QUICK_GROUP), so it never waits behind an explanation.
+        run.click(announce, estimate_inputs, UI.status, show_progress="hidden", api_visibility="undocumented",
+                  **QUICK_GROUP)
+        run_event = run.click(explain, run_inputs, run_outputs, api_name="explain", show_progress_on=[UI.status],
+                              **RUN_GROUP)
+        stop.click(cancel, None, UI.status, cancels=[run_event], queue=False, api_name="cancel")
+        examples.select(pick_example, None, UI.image, api_visibility="undocumented", show_progress="hidden",
+                        **QUICK_GROUP)
+        UI.position.input(scrub, [UI.position, UI.state], [UI.frames, UI.confidence_plot, UI.distance_plot],
+                          api_name="scrub", show_progress="hidden", trigger_mode="always_last", **QUICK_GROUP)
+        gr.on([UI.style.change, UI.scale.change], restyle, [UI.style, UI.scale, UI.state], [UI.maps],
+              show_progress="hidden", api_visibility="undocumented", **QUICK_GROUP)
+        UI.image.change(predict, [UI.image, UI.classifier, UI.size], UI.predictions, api_name="predict",
+                        **QUICK_GROUP).success(show_cached, run_inputs, run_outputs, api_visibility="undocumented",
+                                               **QUICK_GROUP)
+        UI.classifier.change(on_classifier, UI.classifier, [UI.target, UI.classifier, UI.model_status],
+                             api_visibility="undocumented", **QUICK_GROUP)
+        UI.autoencoder.change(on_autoencoder, UI.autoencoder, [UI.autoencoder, UI.model_status],
+                              api_visibility="undocumented", **QUICK_GROUP)
         gr.on([demo.load, *(c.change for c in estimate_inputs)], estimate, estimate_inputs, UI.estimate,
-              api_name="estimate", show_progress="hidden", **model_group)
-    demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=CONCURRENCY)
+              api_name="estimate", show_progress="hidden", **QUICK_GROUP)
+    demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=QUICK_CONCURRENCY)
     return demo
 
 
@@ -434,6 +490,7 @@ def launch(demo: gr.Blocks, **kwargs):
 
 
 demo = build_app()
+freeze_startup_objects()  # after loading models and building the UI: see magig_core.explorer.memory
 
 if __name__ == "__main__":
     launch(demo)

@@ -13,12 +13,13 @@ import torch
 
 from magig_core.attribution import Passes, method_spec
 from magig_core.attribution.api import explain
-from magig_core.explorer.compute import RunCancelled, prepare, run_methods
+from magig_core.explorer.cancel import RunCancelled
+from magig_core.explorer.compute import prepare, run_methods
 from magig_core.explorer.estimate import PassCost, RunHistory, describe, estimate
+from magig_core.explorer.form import parse_target
 from magig_core.explorer.render import frames_at, method_maps, metrics_table
 from magig_core.explorer.report import build_report, write_downloads
 from magig_core.explorer.result_cache import ResultCache, run_key
-from magig_core.explorer.service import parse_target
 from magig_core.explorer.settings import RunSettings, SettingsError, validate
 from magig_core.metrics import PixelRmseDistance
 from magig_core.models.registry import fastest_autoencoder
@@ -101,15 +102,31 @@ def test_slow_cpu_runs_get_a_warning_with_cheaper_settings():
     assert describe(estimate(slow, cost), slow, on_gpu=True)[1] is None
 
 
+def cached_run(number: int, nbytes: int = 48):
+    """A stand-in for a finished run whose input picture holds ``nbytes`` bytes."""
+    return SimpleNamespace(image=np.full(nbytes, number, np.uint8)), []
+
+
 def test_result_cache_is_keyed_by_content_and_settings_and_bounded():
     cache = ResultCache(max_entries=2)
     image = torch.zeros(1, 3, 4, 4)
     keys = [run_key(image, settings(steps=s)) for s in (8, 9, 10)]
     assert run_key(image.clone(), settings(steps=8)) == keys[0]
     assert run_key(image + 1e-3, settings(steps=8)) != keys[0]
-    for number, key in enumerate(keys):
-        cache.put(key, (number, []))
-    assert cache.get(keys[0]) is None and cache.get(keys[2]) == (2, [])
+    runs = [cached_run(number) for number in range(3)]
+    for key, entry in zip(keys, runs, strict=True):
+        cache.put(key, entry)
+    assert cache.get(keys[0]) is None and cache.get(keys[2]) is runs[2]
+
+
+def test_result_cache_is_bounded_in_bytes():
+    """Catches a count-only bound: three 512 px runs with frames would hold hundreds of MB."""
+    cache = ResultCache(max_entries=10, max_bytes=250)
+    for number in range(3):
+        cache.put(f"run{number}", cached_run(number, 100))
+    assert cache.get("run0") is None and cache.get("run2") is not None and cache.nbytes == 200
+    cache.put("huge", cached_run(9, 251))  # larger than the whole budget: not stored, nothing evicted
+    assert cache.get("huge") is None and cache.nbytes == 200
 
 
 @pytest.fixture(scope="module")
@@ -180,7 +197,8 @@ def test_render_uses_one_colour_scale_and_skips_pathless_methods(run):
     assert f"t={nearest:.2f}" in frames[0][1]
     np.testing.assert_array_equal(frames[0][0], results[0].frames[results[0].frame_at(0.4)])
     headers, rows = metrics_table(context, results)
-    assert headers[1] == "DiffID (soft)" and "Pixel RMSE AUC" in headers and len(rows) == 3
+    assert headers[1:4] == ["DiffID ↑", "Insertion p ↑", "Deletion p ↓"] and "Pixel RMSE AUC" in headers
+    assert len(rows) == 3
 
 
 def test_cancel_stops_inside_a_method(run):

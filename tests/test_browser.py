@@ -76,7 +76,7 @@ def test_example_run_maps_plots_and_scrubbing(page):
     expect(maps).to_contain_text("GIG ·")
     expect(page.locator("#confidence-plot img")).to_be_visible(timeout=60_000)
     expect(page.locator("#distance-plot img")).to_be_visible(timeout=60_000)
-    expect(page.locator("#metrics")).to_contain_text("DiffID (soft)")
+    expect(page.locator("#metrics")).to_contain_text("DiffID")
     expect(page.locator("#downloads")).to_contain_text(re.compile(r"attributions\s*\.npz"), timeout=60_000)
     expect(page.locator("#frames")).to_contain_text(re.compile(r"MA-GIG · t=0\.[45]\d"))
     page.screenshot(path=str(ARTIFACTS / "app_after_run.png"))

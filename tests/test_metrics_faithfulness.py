@@ -205,6 +205,8 @@ def test_soft_scores_are_the_probability_ratio_clamped_at_one_and_binary_scores_
     torch.testing.assert_close(res.insertion_soft, raw["insertion"].clamp(max=1), atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(res.deletion_soft, raw["deletion"].clamp(max=1), atol=1e-5, rtol=1e-5)
     assert (torch.cat(list(raw.values())) > 1).any()  # the clamp is exercised
+    for game, plain in (("insertion", res.insertion_prob), ("deletion", res.deletion_prob)):  # unclamped p_c
+        torch.testing.assert_close(plain, raw[game] * p_original[:, None], atol=1e-6, rtol=1e-5)
     preds = clf(images).argmax(-1)
     assert res.original_correct.tolist() == (preds == torch.tensor(labels)).tolist()
 

@@ -1,14 +1,14 @@
 """Explain one image with several methods and hand back each method's result as soon as it is ready.
 
 Results are plain numpy (picklable, device-free), so they can cross a process boundary (ZeroGPU workers),
-sit in a cache, and be drawn by any front end. A module-level lock serializes the model work: the shared
-classifier and autoencoder are not re-entrant, and callers outside a web queue (scripts, cached examples)
-must not interleave with queued runs.
+sit in a cache, and be drawn by any front end. Nothing here locks the models: their forward and backward
+passes are re-entrant (no module state changes; IG2's probe hook only records its own thread's passes), so
+a quick prediction can run between two path steps of an explanation. How many explanations share the
+device is the caller's business (``slots.RunSlots``).
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -19,7 +19,7 @@ from torch import nn
 
 from magig_core.attribution import explain, method_spec
 from magig_core.attribution.result import Explanation
-from magig_core.errors import MagigError
+from magig_core.explorer.cancel import RunCancelled
 from magig_core.explorer.settings import RunSettings
 from magig_core.metrics import (
     completeness,
@@ -31,12 +31,7 @@ from magig_core.metrics import (
 from magig_core.metrics.perceptual import FrameDistance
 from magig_core.viz import to_uint8
 
-MODEL_LOCK = threading.Lock()
 TOP_K = 5
-
-
-class RunCancelled(MagigError):
-    """Raised from the engine's progress callback to stop a run that the user cancelled."""
 
 
 @dataclass
@@ -53,6 +48,7 @@ class RunContext:
     image: np.ndarray  # uint8 [H,W,3], resized input
     target: int
     target_name: str
+    target_probability: float  # p(target) on the input: the scale the Insertion/Deletion numbers live on
     predictions: list[Prediction]  # top-k on the input
     distance_name: str  # "lpips-alex-v0.1" or the fallback's name
     distance_note: str | None  # why a fallback distance is used, if it is
@@ -91,11 +87,14 @@ def class_name(classifier: nn.Module, index: int) -> str:
 
 
 @torch.no_grad()
-def top_predictions(classifier: nn.Module, image01: torch.Tensor, k: int = TOP_K) -> list[Prediction]:
-    """The classifier's k most probable classes for one [1,3,H,W] image."""
+def class_probabilities(classifier: nn.Module, image01: torch.Tensor) -> torch.Tensor:
+    """Softmax over all classes for one [1,3,H,W] image: [K] float64 on the CPU (one forward pass)."""
     device = next(classifier.parameters()).device
-    with MODEL_LOCK:
-        probs = classifier(image01.to(device)).softmax(-1)[0].double().cpu()
+    return classifier(image01.to(device)).softmax(-1)[0].double().cpu()
+
+
+def top_predictions(probs: torch.Tensor, classifier: nn.Module, k: int = TOP_K) -> list[Prediction]:
+    """The k most probable classes from ``class_probabilities``."""
     values, indices = probs.topk(min(k, probs.numel()))
     return [Prediction(int(i), class_name(classifier, int(i)), float(v)) for v, i in zip(values, indices,
                                                                                           strict=True)]
@@ -104,12 +103,14 @@ def top_predictions(classifier: nn.Module, image01: torch.Tensor, k: int = TOP_K
 def prepare(image01: torch.Tensor, classifier: nn.Module, settings: RunSettings,
             distance: FrameDistance) -> RunContext:
     """Predict, fix the target class (top-1 unless one was chosen) and describe the path distance."""
-    predictions = top_predictions(classifier, image01)
+    probs = class_probabilities(classifier, image01)
+    predictions = top_predictions(probs, classifier)
     target = predictions[0].index if settings.target is None else settings.target
     return RunContext(
         image=to_uint8(image01[0]),
         target=target,
         target_name=class_name(classifier, target),
+        target_probability=float(probs[target]),
         predictions=predictions,
         distance_name=distance.name,
         distance_note=distance.reason,
@@ -159,30 +160,29 @@ def run_method(
     references: torch.Tensor | None = None,
     callback: Callable[[int, int], None] | None = None,
 ) -> MethodResult:
-    """Explain with one method and score it: soft faithfulness, completeness, path curves."""
+    """Explain with one method and score it: faithfulness for the target class, completeness, path curves."""
     device = next(classifier.parameters()).device
     image01 = image01.to(device)
     spec = method_spec(method)
-    with MODEL_LOCK:
-        start = time.perf_counter()
-        result = explain(
-            image01, classifier, method,
-            autoencoder=autoencoder,
-            targets=[context.target],
-            objective=settings.objective,
-            frames=settings.num_frames if spec.has_frames else 0,
-            references=references.to(device) if references is not None else None,
-            precision=settings.precision,
-            seed=settings.seed,
-            callback=callback,
-            **settings.options_for(method),
-        )
-        seconds = time.perf_counter() - start
-        scores = faithfulness(classifier, image01, result.attributions.float(), result.targets)
-        frames01 = result.frames
-        distances = (distance_curve(frames01.float(), image01, distance, frame_indices=result.frame_indices,
-                                    num_points=result.num_path_points)
-                     if frames01 is not None and frames01.shape[1] else None)
+    start = time.perf_counter()
+    result = explain(
+        image01, classifier, method,
+        autoencoder=autoencoder,
+        targets=[context.target],
+        objective=settings.objective,
+        frames=settings.num_frames if spec.has_frames else 0,
+        references=references.to(device) if references is not None else None,
+        precision=settings.precision,
+        seed=settings.seed,
+        callback=callback,
+        **settings.options_for(method),
+    )
+    seconds = time.perf_counter() - start
+    scores = faithfulness(classifier, image01, result.attributions.float(), result.targets)
+    frames01 = result.frames
+    distances = (distance_curve(frames01.float(), image01, distance, frame_indices=result.frame_indices,
+                                num_points=result.num_path_points)
+                 if frames01 is not None and frames01.shape[1] else None)
     return _method_result(method, result, scores, distances, seconds)
 
 
@@ -191,12 +191,12 @@ def _method_result(method, result: Explanation, scores, distances, seconds: floa
     confidence = confidence_curve(result)
     pathless = not method_spec(method).has_path
     residual = completeness(result)
-    insertion = float(scores.insertion_soft[0].double().mean())
-    deletion = float(scores.deletion_soft[0].double().mean())
+    insertion = float(scores.insertion_prob[0].double().mean())
+    deletion = float(scores.deletion_prob[0].double().mean())
     metrics = {
-        "diffid_soft": insertion - deletion,
-        "insertion_soft": insertion,
-        "deletion_soft": deletion,
+        "diffid": insertion - deletion,
+        "insertion": insertion,
+        "deletion": deletion,
         "completeness_residual": float(residual.absolute[0]),
         "completeness_relative": float(residual.relative[0]),
         "path_residual": float(result.path_residual[0]),

@@ -127,6 +127,16 @@ def describe(result: Estimate, settings: RunSettings, *, on_gpu: bool) -> tuple[
     return line, warning
 
 
+def describe_wait(runs_ahead: int, wait_seconds: float, own: Estimate) -> str | None:
+    """The status line of a run that must wait for the device; None when it starts at once."""
+    if runs_ahead <= 0 or wait_seconds < 1:
+        return None
+    runs = "1 run" if runs_ahead == 1 else f"{runs_ahead} runs"
+    return (f"Waiting for the model device: {runs} ahead of yours, expected wait about "
+            f"**{_duration(wait_seconds)}** (from their estimated run times). Yours "
+            f"({_duration(own.total)}) starts by itself; Cancel leaves the queue.")
+
+
 def _duration(seconds: float) -> str:
     if seconds < 1:
         return "< 1 s"

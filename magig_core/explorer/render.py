@@ -19,14 +19,18 @@ MAP_SCALES = ("per method", "shared")  # per method: each map to its own 99.5th 
 Captioned = tuple[np.ndarray, str]
 
 METRIC_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("diffid_soft", "DiffID (soft)"),
-    ("insertion_soft", "Insertion (soft)"),
-    ("deletion_soft", "Deletion (soft)"),
+    ("diffid", "DiffID ↑"),
+    ("insertion", "Insertion p ↑"),
+    ("deletion", "Deletion p ↓"),
     ("completeness_residual", "Completeness residual"),
     ("confidence_auc", "Confidence AUC"),
     ("distance_auc", "{distance} AUC"),
     ("seconds", "Seconds"),
 )
+METRICS_CAPTION = ("Metrics per method. Insertion p / Deletion p: mean probability of the explained class when "
+                   "only the most important 10–90 % of the input is kept / removed (rest set to the mean); "
+                   "DiffID = Insertion − Deletion.")
+SIGNIFICANT_DIGITS = 4  # small probabilities (a class that is not the prediction) keep their differences
 
 
 def map_scales(results: Sequence[MethodResult], scale: str) -> list[float]:
@@ -88,7 +92,7 @@ def distance_figure(context: RunContext, results: Sequence[MethodResult], marker
 
 
 def metrics_table(context: RunContext, results: Sequence[MethodResult]) -> tuple[list[str], list[list]]:
-    """Headers and one row per method; faithfulness scores are the soft, single-image variant."""
+    """Headers and one row per method; faithfulness scores are target-class probabilities on this image."""
     headers = ["Method"] + [title.format(distance=distance_label(context)) for _, title in METRIC_COLUMNS]
     rows = [[r.label] + [_rounded(r.metrics[key]) for key, _ in METRIC_COLUMNS] for r in results]
     return headers, rows
@@ -101,4 +105,4 @@ def export_figure(context: RunContext, results: Sequence[MethodResult]) -> Figur
 
 
 def _rounded(value: float) -> float | None:
-    return None if np.isnan(value) else round(float(value), 4)
+    return None if np.isnan(value) else float(f"{value:.{SIGNIFICANT_DIGITS}g}")

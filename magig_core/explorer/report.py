@@ -30,10 +30,13 @@ def build_report(settings: RunSettings, context: RunContext, results: Sequence[M
     return {
         "settings": asdict(settings),
         "device": device,
-        "target": {"index": context.target, "name": context.target_name},
+        "target": {"index": context.target, "name": context.target_name,
+                   "probability": context.target_probability},
         "predictions": [asdict(p) for p in context.predictions],
         "path_distance": {"name": context.distance_name, "fallback_reason": context.distance_note},
-        "faithfulness_note": "DiffID/Insertion/Deletion are the soft (confidence) variant on this single image.",
+        "faithfulness_note": ("insertion/deletion: mean probability of the target class on this image when only "
+                              "the most important 10-90 % of the input is kept / removed (the rest set to the "
+                              "mean); diffid = insertion - deletion."),
         "image_notes": list(image_notes),
         "methods": {
             r.method: {

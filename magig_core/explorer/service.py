@@ -6,28 +6,33 @@ only translates widgets to ``RunSettings`` and ``RunState`` to widgets.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterator
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 import torch
 from torch import nn
 
 from magig_core.attribution import method_spec
+from magig_core.explorer.cancel import StopPoll, never
 from magig_core.explorer.catalog import DEMO, Catalog, Kind, ModelUnavailableError
 from magig_core.explorer.compute import (
     MethodResult,
     Prediction,
     RunContext,
+    class_probabilities,
     prepare,
     run_methods,
     top_predictions,
 )
 from magig_core.explorer.estimate import Estimate, PassCost, RunHistory, estimate, measure_pass_cost
 from magig_core.explorer.examples import Example, gallery, reference_bank
+from magig_core.explorer.image_cache import DecodedImages
 from magig_core.explorer.result_cache import ResultCache, run_key
-from magig_core.explorer.settings import RunSettings, SettingsError, validate
-from magig_core.images import ImageSource, load_image, to_tensor
+from magig_core.explorer.settings import RunSettings, validate
+from magig_core.explorer.slots import RunSlots
+from magig_core.images import ImageSource
 from magig_core.metrics import load_frame_distance
 from magig_core.metrics.perceptual import FrameDistance
 from magig_core.models.devices import default_device
@@ -35,6 +40,7 @@ from magig_core.models.registry import model_info
 
 HINT_SIDE = 256  # the registry's CPU cost hints are for 256×256 images
 MEASURE_BELOW_SECONDS = 0.5  # cheaper passes are measured on the spot; dearer ones taken from the hints
+PLANS_KEPT = 1024  # announced runs remembered for wait estimates (one per visitor; old ones dropped first)
 
 
 @dataclass
@@ -50,16 +56,26 @@ class RunState:
 
 
 class Explorer:
-    """Models, examples and caches shared by every request of one process."""
+    """Models, examples and caches shared by every request of one process.
 
-    def __init__(self, device: torch.device | None = None, *, cache_entries: int = 16) -> None:
+    Memory stays bounded however many visitors come: decoded uploads and finished runs live in LRU caches
+    bounded in bytes, and at most ``run_slots`` explanations hold intermediate tensors at once.
+    """
+
+    def __init__(self, device: torch.device | None = None, *, run_slots: int = 1, cache_entries: int = 16,
+                 cache_bytes: int = 256 << 20, image_bytes: int = 64 << 20) -> None:
         self.device = device or default_device()
         self.catalog = Catalog(self.device)
-        self.cache = ResultCache(cache_entries)
+        self.cache = ResultCache(cache_entries, cache_bytes)
+        self.images = DecodedImages(image_bytes)
+        self.slots = RunSlots(run_slots)
         self.history = RunHistory()
         self.examples: list[Example] = gallery()
         self._distance: FrameDistance | None = None
+        self._distance_lock = threading.Lock()
         self._banks: dict[tuple[int, int], torch.Tensor] = {}
+        self._plans: OrderedDict[str, float] = OrderedDict()  # visitor → expected seconds of their next run
+        self._plans_lock = threading.Lock()
 
     @property
     def on_gpu(self) -> bool:
@@ -97,15 +113,18 @@ class Explorer:
     # Images --------------------------------------------------------------------------------------
     def image_tensor(self, source: ImageSource, classifier: nn.Module,
                      size: int | None = None) -> tuple[torch.Tensor, list[str]]:
-        """[1,3,H,W] in [0,1] at the working size (default: the classifier's input size), plus notes."""
-        loaded = load_image(source)
-        return to_tensor(loaded.image, working_size(classifier, size)), loaded.notes
+        """[1,3,H,W] in [0,1] at the working size (default: the classifier's input size), plus notes.
+
+        A file is decoded once per version and working size (``DecodedImages``), however many requests read it.
+        """
+        return self.images.tensor(source, working_size(classifier, size))
 
     def predict(self, source: ImageSource, classifier_name: str,
                 size: int | None = None) -> tuple[list[Prediction], list[str]]:
+        """Top-5 classes: one forward pass, never waiting for the explanations that hold the device."""
         classifier, _, notes = self.classifier(classifier_name)
         image01, image_notes = self.image_tensor(source, classifier, size)
-        return top_predictions(classifier, image01), notes + image_notes
+        return top_predictions(class_probabilities(classifier, image01), classifier), notes + image_notes
 
     # Estimates -----------------------------------------------------------------------------------
     def pass_cost(self, settings: RunSettings) -> PassCost:
@@ -121,6 +140,24 @@ class Explorer:
         classifier_names = self.class_names(settings.classifier)
         return estimate(settings, self.pass_cost(settings), len(classifier_names) or None, history=self.history,
                         device=str(self.device))
+
+    # Waiting -------------------------------------------------------------------------------------
+    def plan(self, visitor: str, seconds: float) -> None:
+        """Remember how long a visitor's requested run is expected to take (for the wait of those behind)."""
+        with self._plans_lock:
+            self._plans[visitor] = seconds
+            self._plans.move_to_end(visitor)
+            while len(self._plans) > PLANS_KEPT:
+                self._plans.popitem(last=False)
+
+    def expected_wait(self, ahead: Sequence[str], default_seconds: float) -> float:
+        """Seconds until a run queued behind ``ahead`` (visitors, first in line first) gets the device.
+
+        A visitor whose plan is unknown (a script calling the API directly) counts ``default_seconds``.
+        """
+        with self._plans_lock:
+            queued = [self._plans.get(visitor, default_seconds) for visitor in ahead]
+        return self.slots.expected_wait(queued)
 
     # Runs ----------------------------------------------------------------------------------------
     # Caching and run-time history live outside ``run`` on purpose: under ZeroGPU ``run`` executes in a
@@ -148,12 +185,14 @@ class Explorer:
         source: ImageSource,
         settings: RunSettings,
         *,
-        should_stop: Callable[[], bool] = lambda: False,
+        should_stop: StopPoll = never,
         on_progress: Callable[[float, str], None] | None = None,
     ) -> Iterator[RunState]:
         """Yield the state after the set-up, after every method, and once more marked complete.
 
-        Raises ``ImageInputError``/``SettingsError`` for bad input and ``RunCancelled`` when stopped.
+        The methods run while holding one of the device's ``slots``; ``should_stop`` is polled while waiting
+        for it and at every path step. Raises ``ImageInputError``/``SettingsError`` for bad input and
+        ``RunCancelled`` when stopped.
         """
         classifier, autoencoder, settings, notes = self.models(settings)
         settings = validate(settings, on_gpu=self.on_gpu,
@@ -166,17 +205,19 @@ class Explorer:
         yield state
         draws = any(method_spec(m).draws_references for m in settings.methods)
         references = self.references(tuple(image01.shape[-2:])) if draws else None
-        for result in run_methods(image01, classifier, autoencoder, settings, context, distance,
-                                  references=references, should_stop=should_stop, on_progress=on_progress):
-            state = replace(state, results=[*state.results, result])
-            yield state
+        with self.slots.hold(self.estimate(settings).total, should_stop):
+            for result in run_methods(image01, classifier, autoencoder, settings, context, distance,
+                                      references=references, should_stop=should_stop, on_progress=on_progress):
+                state = replace(state, results=[*state.results, result])
+                yield state
         yield replace(state, complete=True)
 
     def distance(self) -> FrameDistance:
         """LPIPS when its backbone weights are cached, else the labelled pixel fallback (loaded once)."""
-        if self._distance is None:
-            self._distance = load_frame_distance(device=self.device)
-        return self._distance
+        with self._distance_lock:
+            if self._distance is None:
+                self._distance = load_frame_distance(device=self.device)
+            return self._distance
 
     def references(self, size: tuple[int, int]) -> torch.Tensor:
         if size not in self._banks:
@@ -208,21 +249,3 @@ def working_size(classifier: nn.Module, size: int | None) -> tuple[int, int]:
     if size is not None:
         return size, size
     return tuple(getattr(classifier, "input_size", (256, 256)))  # type: ignore[return-value]
-
-
-def parse_target(value: str | int | None, class_names: list[str]) -> int | None:
-    """A target chooser's value: empty/"top-1" → None, "12", "12: name" or a class name → its index."""
-    if value is None or (isinstance(value, str) and (not value.strip() or value.startswith("top-1"))):
-        return None
-    if isinstance(value, int):
-        return value
-    match = re.match(r"^\s*(\d+)\s*(:|$)", value)
-    if match:
-        return int(match.group(1))
-    lowered = value.strip().lower()
-    for index, name in enumerate(class_names):
-        if name.lower() == lowered:
-            return index
-    raise SettingsError(
-        f"Unknown target class {value!r}. Pick a class from the list, type its exact name, or use 'top-1'."
-    )

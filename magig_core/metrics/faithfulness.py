@@ -38,7 +38,9 @@ class FaithfulnessResult:
     """Per-image outcomes of the insertion/deletion games; set-level numbers are means over images.
 
     ``*_correct`` are binary ([B,R] bool, top-1 == label), ``*_soft`` the confidence variant
-    p_c(perturbed) / (p_c(original) + 1e-8) clamped to [0,1] per image ([B,R] float).
+    p_c(perturbed) / (p_c(original) + 1e-8) clamped to [0,1] per image ([B,R] float), ``*_prob`` the plain
+    p_c(perturbed) ([B,R] float): the soft variant saturates at 1 whenever class c is not the prediction
+    (almost any perturbation raises a small p_c), the plain probability does not.
     """
 
     ratios: tuple[float, ...]
@@ -49,6 +51,8 @@ class FaithfulnessResult:
     deletion_soft: torch.Tensor  # [B,R]
     original_correct: torch.Tensor  # [B]
     original_prob: torch.Tensor  # [B] p_label on the unperturbed image
+    insertion_prob: torch.Tensor  # [B,R]
+    deletion_prob: torch.Tensor  # [B,R]
     imputation: str = "mean"
 
     @property
@@ -100,7 +104,7 @@ class FaithfulnessResult:
             if other.ratios != first.ratios or other.imputation != first.imputation:
                 raise ValueError("cannot merge results scored with different ratios or imputation")
         names = ("labels", "insertion_correct", "deletion_correct", "insertion_soft", "deletion_soft",
-                 "original_correct", "original_prob")
+                 "original_correct", "original_prob", "insertion_prob", "deletion_prob")
         joined = {name: torch.cat([getattr(r, name) for r in results]) for name in names}
         return FaithfulnessResult(ratios=first.ratios, imputation=first.imputation, **joined)
 
@@ -218,7 +222,7 @@ def faithfulness(
 
     variants = len(GAMES) * len(ratios)
     chunk = max(1, batch_size // variants)
-    outcome: dict[str, list[torch.Tensor]] = {k: [] for k in ("ic", "dc", "is", "ds", "oc", "op")}
+    outcome: dict[str, list[torch.Tensor]] = {k: [] for k in ("ic", "dc", "is", "ds", "oc", "op", "ip", "dp")}
     model = wrap_classifier(classifier, device=images01.device, dtype=torch.float32, normalization=normalization)
     for start in range(0, images01.shape[0], chunk):
         x = model.normalize(images01[start : start + chunk].float())
@@ -232,9 +236,10 @@ def faithfulness(
         logits = logits.view(len(GAMES), len(ratios), x.shape[0], -1)
         correct = (logits.argmax(-1) == y).permute(0, 2, 1)  # [2,b,R]
         prob = logits.softmax(-1).gather(-1, y.view(1, 1, -1, 1).expand(2, len(ratios), -1, 1))[..., 0]
-        soft = (prob.permute(0, 2, 1) / (p_orig[None, :, None] + _EPS)).clamp(0.0, 1.0)
+        plain = prob.permute(0, 2, 1)  # [2,b,R]
+        soft = (plain / (p_orig[None, :, None] + _EPS)).clamp(0.0, 1.0)
         for key, value in (("ic", correct[0]), ("dc", correct[1]), ("is", soft[0]), ("ds", soft[1]),
-                           ("oc", original.argmax(-1) == y), ("op", p_orig)):
+                           ("oc", original.argmax(-1) == y), ("op", p_orig), ("ip", plain[0]), ("dp", plain[1])):
             outcome[key].append(value.cpu())
     cat = {k: torch.cat(v) for k, v in outcome.items()}
     return FaithfulnessResult(
@@ -246,5 +251,7 @@ def faithfulness(
         deletion_soft=cat["ds"],
         original_correct=cat["oc"],
         original_prob=cat["op"],
+        insertion_prob=cat["ip"],
+        deletion_prob=cat["dp"],
         imputation=imputation,
     )

@@ -6,6 +6,7 @@ gradients of two objectives at the same points, so both come from one forward (t
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import torch
@@ -53,7 +54,11 @@ def representation_layer(module: nn.Module) -> nn.Module | None:
 
 
 class RepresentationProbe:
-    """Captures the input of the classifier's final linear block during forward passes."""
+    """Captures the input of the classifier's final linear block during this thread's forward passes.
+
+    The hook sits on a shared module: another thread using the same classifier meanwhile (a server
+    predicting for another visitor) must not overwrite what this run reads.
+    """
 
     def __init__(self, ctx: Context) -> None:
         module = representation_layer(ctx.model.module)
@@ -63,10 +68,12 @@ class RepresentationProbe:
                 "`representation_module` attribute (zoo classifiers have one), an `fc` layer or an nn.Linear head"
             )
         self.value: torch.Tensor | None = None
+        self._thread = threading.get_ident()
         self._handle = module.register_forward_pre_hook(self._capture)
 
     def _capture(self, module, args) -> None:
-        self.value = args[0].flatten(1)
+        if threading.get_ident() == self._thread:
+            self.value = args[0].flatten(1)
 
     def close(self) -> None:
         self._handle.remove()

@@ -1,0 +1,230 @@
+"""Serving many visitors from one explorer: device slots, decode-once uploads, form checks, messages, metrics.
+
+No web server here (tests/test_app.py drives the real app); each test names the mistake it catches.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import threading
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from magig_core.attribution.api import explain
+from magig_core.explorer.cancel import RunCancelled
+from magig_core.explorer.form import parse_fraction, parse_methods, parse_size, parse_steps
+from magig_core.explorer.gradio_queue import waiting_sessions, watch_current_event
+from magig_core.explorer.image_cache import DecodedImages
+from magig_core.explorer.messages import user_message
+from magig_core.explorer.service import Explorer
+from magig_core.explorer.settings import RunSettings, SettingsError
+from magig_core.explorer.slots import RunSlots
+from magig_core.metrics import faithfulness
+from tests.conftest import small_cnn
+
+# Device slots ------------------------------------------------------------------------------------
+
+def test_a_second_run_waits_for_the_slot_and_leaves_when_no_longer_wanted():
+    """Catches unbounded runs on one device, and waiters that stay queued after their visitor left."""
+    slots = RunSlots(1)
+    holding, release = threading.Event(), threading.Event()
+
+    def first() -> None:
+        with slots.hold(10.0):
+            holding.set()
+            release.wait(5)
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    assert holding.wait(5)
+    gone = threading.Event()
+    threading.Timer(0.2, gone.set).start()
+    start = time.monotonic()
+    with pytest.raises(RunCancelled, match="waiting"), slots.hold(1.0, gone.is_set):
+        pass
+    assert 0.15 < time.monotonic() - start < 2.0  # it waited, then left at the next poll after the stop
+    release.set()
+    thread.join(5)
+    with slots.hold(1.0):  # the slot is free again
+        assert slots.busy == 1
+    assert slots.busy == 0
+
+
+def test_expected_wait_adds_the_runs_ahead_to_the_time_the_holders_still_need():
+    """Catches a wait that ignores queued runs or the number of slots."""
+    one = RunSlots(1)
+    assert one.expected_wait([5.0]) == 5.0  # free device: only the queued run
+    busy = threading.Event()
+    done = threading.Event()
+
+    def hold() -> None:
+        with one.hold(10.0):
+            busy.set()
+            done.wait(5)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    busy.wait(5)
+    assert one.expected_wait([]) == pytest.approx(10.0, abs=0.5)
+    assert one.expected_wait([5.0, 7.0]) == pytest.approx(22.0, abs=0.5)
+    done.set()
+    thread.join(5)
+    two = RunSlots(2)
+    assert two.expected_wait([5.0]) == 0.0 and two.expected_wait([5.0, 7.0, 1.0]) == 6.0
+
+
+def test_outside_a_gradio_event_nothing_reports_a_departed_client():
+    """Catches a watcher that stops scripts and tests that call the explorer outside a web server."""
+    assert watch_current_event()() is False and waiting_sessions("runs") == []
+
+
+# Decoding once -----------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def explorer() -> Explorer:
+    return Explorer(torch.device("cpu"))
+
+
+def test_an_upload_is_decoded_once_for_preview_lookup_run_and_replay(explorer, tmp_path):
+    """Catches the three to five decodes one visit used to cost (preview, cache lookup, run, remember)."""
+    path = tmp_path / "upload.png"
+    shutil.copy(explorer.examples[0].path, path)
+    settings = RunSettings("demo-shapes", "demo-shapes", methods=("gi",), steps=4)
+    before = explorer.images.decodes
+    explorer.predict(str(path), "demo-shapes")
+    assert explorer.cached(str(path), settings) is None
+    states = list(explorer.run(str(path), settings))
+    explorer.remember(str(path), states[-1])
+    assert explorer.cached(str(path), settings).from_cache
+    assert explorer.images.decodes == before + 1
+    path.write_bytes(path.read_bytes())  # a rewritten file (new mtime) is a new version
+    explorer.predict(str(path), "demo-shapes")
+    assert explorer.images.decodes == before + 2
+
+
+def test_decoded_images_keep_only_working_size_tensors_within_their_byte_budget(explorer):
+    """Catches an image cache that grows without bound (one entry per upload, forever)."""
+    images = DecodedImages(max_bytes=2 * 3 * 32 * 32 * 4)  # room for two 32×32 float tensors
+    paths = [e.path for e in explorer.examples[:3]]
+    for path in paths:
+        tensor, _ = images.tensor(path, (32, 32))
+        assert tensor.shape == (1, 3, 32, 32)
+    assert images.nbytes == 2 * 3 * 32 * 32 * 4 and images.decodes == 3
+    images.tensor(paths[0], (32, 32))  # the oldest was evicted: decoded again
+    images.tensor(paths[2], (32, 32))  # still held
+    assert images.decodes == 4
+
+
+# Form values and messages ------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("value", "expected"), [(12, 12), (12.0, 12), ("12", 12), (" 400 ", 400)])
+def test_whole_step_counts_pass(value, expected):
+    assert parse_steps(value) == expected
+
+
+@pytest.mark.parametrize("value", ["nan", float("nan"), 7.5, "7.5", 1000, 2, True, None, "many", [8]])
+def test_steps_that_are_not_a_whole_number_in_range_are_refused_not_truncated(value):
+    """Catches "nan" reaching int() (a generic server error) and 7.5 silently running 7 steps."""
+    with pytest.raises(SettingsError, match=r"Steps must be a whole number between 4 and 400; got "):
+        parse_steps(value)
+
+
+def test_methods_accept_a_list_or_a_single_name_and_say_what_else_is_wrong():
+    """Catches "gig" being split into letters ("Value 'g' is not in the list of choices")."""
+    assert parse_methods("gig") == ("gig",) and parse_methods(["ma-gig", "gig"]) == ("ma-gig", "gig")
+    assert parse_methods("ma-gig, ig") == ("ma-gig", "ig")
+    with pytest.raises(SettingsError, match=r'methods must be a list of names, e\.g\. \["gig"\]'):
+        parse_methods(5)
+    with pytest.raises(SettingsError, match=r"Unknown method\(s\) \['magic'\]: choose from gi, ig"):
+        parse_methods(["magic"])
+
+
+def test_fraction_and_size_values():
+    assert parse_fraction(0) is None and parse_fraction(0.25) == 0.25 and parse_fraction("") is None
+    assert parse_size("classifier's own") is None and parse_size("128") == 128
+    for bad in (-0.1, 1.5, "nan"):
+        with pytest.raises(SettingsError, match=r"selection fraction must be a number in \(0, 1\]"):
+            parse_fraction(bad)
+    with pytest.raises(SettingsError, match="working resolution"):
+        parse_size("big")
+
+
+@pytest.mark.parametrize(
+    ("error", "title", "message"),
+    [
+        (SettingsError("Steps must be a whole number."), "Error", "^Steps must be a whole number.$"),
+        (RunCancelled("Cancelled during GIG."), "Cancelled", "Press Run to start again"),
+        (ValueError("fraction too small for MA-GIG"), "Error", "cannot be run: fraction too small.*Change them"),
+        (KeyError("layer4"), "Unexpected error", r"Something went wrong on the server \(KeyError: 'layer4'\)\. "
+                                                 "Try again"),
+        (MemoryError(), "Out of memory", "smaller image"),
+    ],
+)
+def test_every_failure_becomes_a_message_that_says_what_to_do(error, title, message):
+    """Catches unexpected exceptions reaching the visitor as a framework's generic text (or none)."""
+    got = user_message(error)
+    assert got.title == title and got.unexpected == (title in ("Unexpected error", "Out of memory"))
+    assert re.search(message, got.text)
+
+
+def test_an_unexpected_error_message_is_short():
+    assert len(user_message(RuntimeError("x" * 5000)).text) < 400
+
+
+# Metrics for any target class --------------------------------------------------------------------
+
+def test_metrics_for_a_class_other_than_the_prediction_are_target_probabilities_not_saturated(explorer):
+    """Catches the clamped ratio p(perturbed)/p(input): for an unlikely class it was 1 and 1 for every method."""
+    path = explorer.examples[0].path  # a disc, predicted with p ≈ 1
+    settings = RunSettings("demo-shapes", "demo-shapes", methods=("gi", "ig", "gig", "eig"), steps=12, target=3)
+    state = list(explorer.run(path, settings))[-1]
+    assert state.context.target == 3 and state.context.target_probability < 1e-3
+    classifier, _, _ = explorer.classifier("demo-shapes")
+    image01, _ = explorer.image_tensor(path, classifier)
+    triples = []
+    for result in state.results:
+        scores = faithfulness(classifier, image01, torch.from_numpy(result.attributions)[None], [3])
+        assert float(scores.insertion_soft.mean()) == 1.0 == float(scores.deletion_soft.mean())  # saturated
+        metrics = result.metrics
+        assert metrics["insertion"] == pytest.approx(float(scores.insertion_prob.double().mean()), rel=1e-9)
+        assert metrics["deletion"] == pytest.approx(float(scores.deletion_prob.double().mean()), rel=1e-9)
+        assert metrics["diffid"] == pytest.approx(metrics["insertion"] - metrics["deletion"], abs=1e-12)
+        assert 0 < metrics["deletion"] < 1 and 0 < metrics["insertion"] < 1
+        triples.append((metrics["diffid"], metrics["insertion"], metrics["deletion"]))
+    assert len(set(triples)) == len(triples)  # every method gets its own numbers
+
+
+# Shared models -----------------------------------------------------------------------------------
+
+def test_ig2_is_not_disturbed_by_another_thread_using_the_same_classifier():
+    """Catches IG2's representation hook recording other visitors' forward passes (a prediction meanwhile)."""
+    classifier = small_cnn(num_classes=4)
+    generator = torch.Generator().manual_seed(5)
+    image = torch.rand(1, 3, 16, 16, generator=generator)
+    references = torch.rand(6, 3, 16, 16, generator=generator)
+
+    def run() -> torch.Tensor:
+        return explain(image, classifier, "ig2", references=references, steps=60).attributions
+
+    alone = run()
+    others = torch.rand(2, 3, 16, 16, generator=generator)
+    stop = threading.Event()
+
+    def predict_meanwhile() -> None:
+        with torch.no_grad():
+            while not stop.is_set():
+                classifier(others)
+
+    thread = threading.Thread(target=predict_meanwhile)
+    thread.start()
+    try:
+        together = [run() for _ in range(3)]
+    finally:
+        stop.set()
+        thread.join(5)
+    for attributions in together:
+        np.testing.assert_array_equal(attributions.numpy(), alone.numpy())
