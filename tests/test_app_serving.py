@@ -13,7 +13,9 @@ import time
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
+from magig_core.attribution import all_methods, method_spec
 from magig_core.attribution.api import explain
 from magig_core.explorer.cancel import RunCancelled
 from magig_core.explorer.form import parse_fraction, parse_methods, parse_size, parse_steps
@@ -24,7 +26,7 @@ from magig_core.explorer.service import Explorer
 from magig_core.explorer.settings import RunSettings, SettingsError
 from magig_core.explorer.slots import RunSlots
 from magig_core.metrics import faithfulness
-from tests.conftest import small_cnn
+from tests.conftest import IdentityAutoencoder, small_cnn
 
 # Device slots ------------------------------------------------------------------------------------
 
@@ -228,3 +230,52 @@ def test_ig2_is_not_disturbed_by_another_thread_using_the_same_classifier():
         thread.join(5)
     for attributions in together:
         np.testing.assert_array_equal(attributions.numpy(), alone.numpy())
+
+
+# Cancellation reaches every method -----------------------------------------------------------------
+
+class CountingClassifier(nn.Module):
+    """Counts forward passes; ``fc`` is the final linear block IG2 reads."""
+
+    def __init__(self, passes: list[int]) -> None:
+        super().__init__()
+        self.net, self.passes = small_cnn(num_classes=12), passes
+        self.fc = self.net[-1]
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        self.passes[0] += 1
+        return self.net(images)
+
+
+class CountingAutoencoder(IdentityAutoencoder):
+    def __init__(self, passes: list[int]) -> None:
+        self.passes = passes
+
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        self.passes[0] += 1
+        return latents
+
+
+@pytest.mark.parametrize("method", [spec.name for spec in all_methods()])
+def test_every_method_polls_its_callback_within_a_few_network_passes(method):
+    """Catches a method whose stop check waits for a whole sweep (MIG's energy descent) or a whole batch of
+    adversarial walks (AGI): with real models on a CPU that is minutes of an abandoned run."""
+    passes, gaps = [0], []
+    last = [0]
+
+    def callback(done: int, total: int) -> None:
+        gaps.append(passes[0] - last[0])
+        last[0] = passes[0]
+
+    spec = method_spec(method)
+    options = {"steps": 20} if "steps" in spec.shared_options else {}
+    if method == "ig2":
+        options["references"] = torch.rand(4, 3, 16, 16)
+    if method == "mig":
+        options["mig_energy_threshold"] = 0.0  # always descend: two full sweeps
+    if method == "agi":
+        options["agi_epsilon"] = 1e-4  # tiny steps: no walk reaches its adversary early, all 15 iterations run
+    explain(torch.rand(1, 3, 16, 16), CountingClassifier(passes), method,
+            autoencoder=CountingAutoencoder(passes) if spec.needs_autoencoder else None, callback=callback,
+            **options)
+    assert max([*gaps, passes[0] - last[0]]) <= 4, gaps  # passes between polls, and after the last one

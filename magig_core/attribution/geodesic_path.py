@@ -8,6 +8,8 @@ vector–Jacobian product instead of four forwards.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from magig_core.attribution.context import Context
@@ -39,12 +41,20 @@ def geodesic_images(
     dt = 1.0 / (steps - 1)
     latents = [start + (k / (steps - 1)) * (end - start) for k in range(steps)]
     latents[-1] = end
+    done = 0
+
+    def poll() -> None:
+        """Call the callback between decoder passes (a sweep is hundreds of them on a real path), so a run
+        can be cancelled within one pass; the progress reported stays at the sweeps completed."""
+        if iterations:
+            ctx.report(done, iterations)
+
     with ctx.phase("path"):
-        decoded = _decode_all(ctx, space, latents, range(steps))
+        decoded = _decode_all(ctx, space, latents, range(steps), poll)
         moving = torch.ones(rows, dtype=torch.bool, device=start.device)
         interior = range(1, steps - 1)
         for iteration in range(iterations):
-            etas = _energy_gradients(ctx, space, latents, decoded, interior, dt)
+            etas = _energy_gradients(ctx, space, latents, decoded, interior, dt, poll)
             energy = sum(eta.flatten(1).pow(2).sum(dim=1) for eta in etas)
             moving = moving & (energy >= energy_threshold)
             if not bool(moving.any()) or not etas:
@@ -53,24 +63,28 @@ def geodesic_images(
             if sweep == "jacobi":
                 for i, eta in zip(interior, etas, strict=True):
                     latents[i] = latents[i] - learning_rate * mask * eta
-                decoded[1:-1] = _decode_all(ctx, space, latents, interior)
+                decoded[1:-1] = _decode_all(ctx, space, latents, interior, poll)
             else:
                 for i in interior:
                     eta = _energy_gradient(space.decode, latents[i], decoded[i - 1], decoded[i + 1], dt)
                     latents[i] = latents[i] - learning_rate * mask * eta
                     with torch.no_grad():
                         decoded[i] = space.decode(latents[i])
-            ctx.report(iteration + 1, iterations)
+                    poll()
+            done = iteration + 1
+            ctx.report(done, iterations)
     return decoded
 
 
-def _decode_all(ctx: Context, space, latents: list[torch.Tensor], indices: range) -> list[torch.Tensor]:
+def _decode_all(ctx: Context, space, latents: list[torch.Tensor], indices: range,
+                poll: Callable[[], None]) -> list[torch.Tensor]:
     rows = ctx.batch_size
     images: list[torch.Tensor] = []
     with torch.no_grad():
         for chunk in chunks(len(indices), ctx.points_per_chunk):
             batch = torch.cat([latents[indices[j]] for j in chunk])
             images.extend(space.decode(batch).split(rows))
+            poll()
     return images
 
 
@@ -83,7 +97,8 @@ def _energy_gradient(decode, latent: torch.Tensor, left: torch.Tensor, right: to
 
 
 def _energy_gradients(
-    ctx: Context, space, latents: list[torch.Tensor], decoded: list[torch.Tensor], interior: range, dt: float
+    ctx: Context, space, latents: list[torch.Tensor], decoded: list[torch.Tensor], interior: range, dt: float,
+    poll: Callable[[], None],
 ) -> list[torch.Tensor]:
     """η for every interior point of the unchanged path, many points per decoder pass."""
     rows = ctx.batch_size
@@ -94,4 +109,5 @@ def _energy_gradients(
         left = torch.cat([decoded[i - 1] for i in indices])
         right = torch.cat([decoded[i + 1] for i in indices])
         etas.extend(_energy_gradient(space.decode, latent, left, right, dt).split(rows))
+        poll()
     return etas

@@ -6,6 +6,7 @@ each stopping on its own once the classifier predicts its negative class.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -53,9 +54,11 @@ def run(ctx: Context, options: AGIOptions) -> MethodOutput:
     pairs = torch.arange(len(image_index), device=negatives.device)
     with ctx.phase("path"), torch.enable_grad():
         for chunk in pairs.split(ctx.chunk_rows):
+            done = int(chunk[0])
             contribution = _walk(
                 ctx, inputs[image_index[chunk]], adversary[chunk], label[chunk],
                 iterations=options.iterations, epsilon=options.epsilon, lower=lower, upper=upper,
+                poll=lambda done=done: ctx.report(done, len(pairs)),
             )
             total.index_add_(0, image_index[chunk], contribution)
             ctx.report(int(chunk[-1]) + 1, len(pairs))
@@ -74,7 +77,10 @@ def _walk(
     epsilon: float,
     lower: torch.Tensor,
     upper: torch.Tensor,
+    poll: Callable[[], None],
 ) -> torch.Tensor:
+    """One chunk of adversarial walks; ``poll`` calls the progress callback after every iteration, so a run
+    can be cancelled within one step (the progress reported stays at the chunk's start)."""
     active = adversary != label
     contribution = torch.zeros_like(point)
     for _ in range(iterations):
@@ -93,6 +99,7 @@ def _walk(
         step = torch.where(mask, stepped - point.detach(), torch.zeros_like(stepped))
         contribution = contribution - label_grad * step
         point = point.detach() + step
+        poll()
     return contribution
 
 
