@@ -22,7 +22,7 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--autoencoder", default=REAL_AUTOENCODER,
                         help=f"autoencoder for latent methods and the manifold diagnostics (default {REAL_AUTOENCODER}, "
                              "bundled)")
-    parser.add_argument("--methods", default="ma-gig,gig", help="comma-separated methods or aliases (default ma-gig,gig)")
+    parser.add_argument("--methods", default="ma-gig,gig", help="comma-separated methods or aliases, or all (default ma-gig,gig)")
     parser.add_argument("--steps", default=None,
                         help="path points: N for every method with a path (IG2 keeps its 201 search steps), or "
                              "method=N,... (default: the paper's)")
