@@ -20,9 +20,10 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--classifier", default=REAL_CLASSIFIER,
                         help=f"classifier name or architecture (default {REAL_CLASSIFIER}, bundled)")
     parser.add_argument("--autoencoder", default=REAL_AUTOENCODER,
-                        help=f"autoencoder for latent methods and the manifold diagnostics (default {REAL_AUTOENCODER}, "
-                             "bundled)")
-    parser.add_argument("--methods", default="ma-gig,gig", help="comma-separated methods or aliases, or all (default ma-gig,gig)")
+                        help="autoencoder for latent methods and the manifold diagnostics "
+                             f"(default {REAL_AUTOENCODER}, bundled)")
+    parser.add_argument("--methods", default="ma-gig,gig",
+                        help="comma-separated methods or aliases, or all (default ma-gig,gig)")
     parser.add_argument("--steps", default=None,
                         help="path points: N for every method with a path (IG2 keeps its 201 search steps), or "
                              "method=N,... (default: the paper's)")
