@@ -36,8 +36,8 @@ from magig_core.attribution import all_methods
 from magig_core.attribution.context import OBJECTIVES, PRECISIONS
 from magig_core.attribution.guided import INTERPOLATIONS
 from magig_core.explorer.cancel import CancelFlags, RunCancelled, StopPoll, any_of
-from magig_core.explorer.catalog import DEMO
 from magig_core.explorer.estimate import describe, describe_wait, gpu_seconds
+from magig_core.explorer.examples import REAL_AUTOENCODER, REAL_CLASSIFIER
 from magig_core.explorer.form import AUTO_SIZE, TOP1, parse_size, settings_from_form
 from magig_core.explorer.gradio_queue import waiting_sessions, watch_current_event
 from magig_core.explorer.memory import freeze_startup_objects, release_memory
@@ -59,8 +59,8 @@ from magig_core.explorer.settings import DEFAULT_METHODS, STEPS_RANGE, RunSettin
 
 TITLE = "MA-GIG Explorer"
 SIZES = (AUTO_SIZE, "64", "128", "256")
-DEFAULT_CLASSIFIER = os.environ.get("MAGIG_CLASSIFIER", DEMO)
-DEFAULT_AUTOENCODER = os.environ.get("MAGIG_AUTOENCODER", DEMO)
+DEFAULT_CLASSIFIER = os.environ.get("MAGIG_CLASSIFIER", REAL_CLASSIFIER)
+DEFAULT_AUTOENCODER = os.environ.get("MAGIG_AUTOENCODER", REAL_AUTOENCODER)
 RUN_CONCURRENCY = int(os.environ.get("MAGIG_CONCURRENCY", "1"))  # explanations sharing the model device at once
 QUICK_CONCURRENCY = int(os.environ.get("MAGIG_QUICK_CONCURRENCY", "4"))  # predictions, estimates, redraws
 QUEUE_SIZE = int(os.environ.get("MAGIG_QUEUE_SIZE", "32"))
@@ -91,9 +91,13 @@ UI = SimpleNamespace()  # the components, filled in by build_app; handlers key t
 LOG = logging.getLogger("magig.app")
 
 
-def pick_example(evt: gr.SelectData) -> str:
-    """A click in the example gallery puts that file into the input (a plain value, not a component update)."""
-    return EXPLORER.examples[evt.index].path
+def pick_example(evt: gr.SelectData) -> dict:
+    """A click in the example gallery puts that file into the input and selects the models it is meant for.
+
+    The image goes in as a plain value, never a component update (that would rebuild the image block).
+    """
+    example = EXPLORER.examples[evt.index]
+    return {UI.image: example.path, UI.classifier: example.classifier, UI.autoencoder: example.autoencoder}
 
 
 def raw_upload(payload: FileData | None) -> str | None:
@@ -435,7 +439,8 @@ def build_app() -> gr.Blocks:
                                         label="Path position t (0 = black baseline, 1 = input)")
                 UI.status = gr.Markdown(elem_id="status")
         examples = gr.Gallery([(e.path, e.caption) for e in EXPLORER.examples],
-                              label="Examples: click one, then Run", columns=len(EXPLORER.examples), height=170,
+                              label="Examples: click one (it selects the models it is meant for), then Run",
+                              columns=min(len(EXPLORER.examples), 10), height=290,
                               allow_preview=False, format="png", interactive=False, elem_id="examples")
         with gr.Row():
             UI.confidence_plot = gr.Plot(label="Confidence along the path", show_label=False,
@@ -463,8 +468,8 @@ def build_app() -> gr.Blocks:
         run_event = run.click(explain, run_inputs, run_outputs, api_name="explain", show_progress_on=[UI.status],
                               **RUN_GROUP)
         stop.click(cancel, None, UI.status, cancels=[run_event], queue=False, api_name="cancel")
-        examples.select(pick_example, None, UI.image, api_visibility="undocumented", show_progress="hidden",
-                        **QUICK_GROUP)
+        examples.select(pick_example, None, [UI.image, UI.classifier, UI.autoencoder], api_visibility="undocumented",
+                        show_progress="hidden", **QUICK_GROUP)
         UI.position.input(scrub, [UI.position, UI.state], [UI.frames, UI.confidence_plot, UI.distance_plot],
                           api_name="scrub", show_progress="hidden", trigger_mode="always_last", **QUICK_GROUP)
         gr.on([UI.style.change, UI.scale.change], restyle, [UI.style, UI.scale, UI.state], [UI.maps],

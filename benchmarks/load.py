@@ -3,11 +3,12 @@
     python benchmarks/load.py --clients 3 --requests 4 --vanishing 1
 
 Starts ``python app.py`` on a free port (``--app-dir`` picks another checkout, e.g. to compare with an
-older version), runs the visitors at once through gradio_client, and checks what a live audience needs: every request of a visitor who stays completes, each
-explanation equals the same run done serially by the explorer library (attributions from the npz download),
-no unexpected server error, and quick endpoints stay quick. Vanishing visitors are separate processes that
-start a long run and are killed after a random delay. Prints p50/p95 latencies per endpoint and the
-server's peak resident memory. Not a timed test: numbers depend on the machine and on what else runs.
+older version), runs the visitors at once through gradio_client, and checks what a live audience needs:
+every request of a visitor who stays completes, each explanation equals the same run done serially by the
+explorer library (attributions from the npz download), no unexpected server error, and quick endpoints
+stay quick. Vanishing visitors are separate processes that start a long run and are killed after a random
+delay. Prints p50/p95 latencies per endpoint and the server's peak resident memory. Not a timed test:
+numbers depend on the machine and on what else runs.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from torch import nn
 
 from magig_core.attribution import all_methods, method_spec
 from magig_core.attribution.api import explain
+from magig_core.demo.examples import load_examples
 from magig_core.explorer.cancel import RunCancelled
 from magig_core.explorer.form import parse_fraction, parse_methods, parse_size, parse_steps
 from magig_core.explorer.gradio_queue import waiting_sessions, watch_current_event
@@ -91,10 +92,16 @@ def explorer() -> Explorer:
     return Explorer(torch.device("cpu"))
 
 
-def test_an_upload_is_decoded_once_for_preview_lookup_run_and_replay(explorer, tmp_path):
+@pytest.fixture(scope="module")
+def scenes() -> list[str]:
+    """The demo scenes, made for the demo-shapes models (disc first)."""
+    return [e["path"] for e in load_examples()]
+
+
+def test_an_upload_is_decoded_once_for_preview_lookup_run_and_replay(explorer, scenes, tmp_path):
     """Catches the three to five decodes one visit used to cost (preview, cache lookup, run, remember)."""
     path = tmp_path / "upload.png"
-    shutil.copy(explorer.examples[0].path, path)
+    shutil.copy(scenes[0], path)
     settings = RunSettings("demo-shapes", "demo-shapes", methods=("gi",), steps=4)
     before = explorer.images.decodes
     explorer.predict(str(path), "demo-shapes")
@@ -108,10 +115,10 @@ def test_an_upload_is_decoded_once_for_preview_lookup_run_and_replay(explorer, t
     assert explorer.images.decodes == before + 2
 
 
-def test_decoded_images_keep_only_working_size_tensors_within_their_byte_budget(explorer):
+def test_decoded_images_keep_only_working_size_tensors_within_their_byte_budget(scenes):
     """Catches an image cache that grows without bound (one entry per upload, forever)."""
     images = DecodedImages(max_bytes=2 * 3 * 32 * 32 * 4)  # room for two 32×32 float tensors
-    paths = [e.path for e in explorer.examples[:3]]
+    paths = scenes[:3]
     for path in paths:
         tensor, _ = images.tensor(path, (32, 32))
         assert tensor.shape == (1, 3, 32, 32)
@@ -179,9 +186,9 @@ def test_an_unexpected_error_message_is_short():
 
 # Metrics for any target class --------------------------------------------------------------------
 
-def test_metrics_for_a_class_other_than_the_prediction_are_target_probabilities_not_saturated(explorer):
+def test_metrics_for_a_class_other_than_the_prediction_are_target_probabilities_not_saturated(explorer, scenes):
     """Catches the clamped ratio p(perturbed)/p(input): for an unlikely class it was 1 and 1 for every method."""
-    path = explorer.examples[0].path  # a disc, predicted with p ≈ 1
+    path = scenes[0]  # a disc, predicted with p ≈ 1
     settings = RunSettings("demo-shapes", "demo-shapes", methods=("gi", "ig", "gig", "eig"), steps=12, target=3)
     state = list(explorer.run(path, settings))[-1]
     assert state.context.target == 3 and state.context.target_probability < 1e-3
