@@ -26,6 +26,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import gradio as gr
 import pandas as pd
@@ -110,7 +111,7 @@ def raw_upload(payload: FileData | None) -> str | None:
     return None if payload is None or payload.path is None else str(payload.path)
 
 
-def raw_value(payload):
+def raw_value(payload: Any) -> Any:
     """Pass an API value through untouched, so ``magig_core.explorer.form`` can say what is wrong with it.
 
     Gradio's own checks answer "nan" steps with a generic server error and a bare method name with
