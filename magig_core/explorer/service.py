@@ -27,6 +27,7 @@ from magig_core.explorer.estimate import Estimate, PassCost, RunHistory, estimat
 from magig_core.explorer.examples import Example, gallery, reference_bank
 from magig_core.explorer.result_cache import ResultCache, run_key
 from magig_core.explorer.settings import RunSettings, SettingsError, validate
+from magig_core.explorer.warmup import Activity, Warmer, plan, visitor_call
 from magig_core.images import ImageSource, load_image, to_tensor
 from magig_core.metrics import load_frame_distance
 from magig_core.metrics.perceptual import FrameDistance
@@ -58,6 +59,7 @@ class Explorer:
         self.cache = ResultCache(cache_entries)
         self.history = RunHistory()
         self.examples: list[Example] = gallery()
+        self.activity = Activity()  # visitor calls in progress; background warm-up yields to them
         self._distance: FrameDistance | None = None
         self._banks: dict[tuple[int, int], torch.Tensor] = {}
 
@@ -101,6 +103,7 @@ class Explorer:
         loaded = load_image(source)
         return to_tensor(loaded.image, working_size(classifier, size)), loaded.notes
 
+    @visitor_call
     def predict(self, source: ImageSource, classifier_name: str,
                 size: int | None = None) -> tuple[list[Prediction], list[str]]:
         classifier, _, notes = self.classifier(classifier_name)
@@ -117,6 +120,7 @@ class Explorer:
         return measure_pass_cost(classifier, autoencoder if used.needs_autoencoder else None,
                                  working_size(classifier, used.size))
 
+    @visitor_call
     def estimate(self, settings: RunSettings) -> Estimate:
         classifier_names = self.class_names(settings.classifier)
         return estimate(settings, self.pass_cost(settings), len(classifier_names) or None, history=self.history,
@@ -143,6 +147,7 @@ class Explorer:
         for result in state.results:
             self.history.record(result.method, state.settings, str(self.device), result.seconds)
 
+    @visitor_call
     def run(
         self,
         source: ImageSource,
@@ -171,6 +176,11 @@ class Explorer:
             state = replace(state, results=[*state.results, result])
             yield state
         yield replace(state, complete=True)
+
+    def warm_examples(self, settings_for: Callable[[Example], RunSettings | None], **limits) -> Warmer:
+        """Start computing the gallery's results in a background thread (``warmup.Warmer``; ``limits``:
+        ``budget_seconds``, ``max_run_seconds``), so clicks on examples replay them."""
+        return Warmer(self, plan(self.examples, settings_for), **limits).start()
 
     def distance(self) -> FrameDistance:
         """LPIPS when its backbone weights are cached, else the labelled pixel fallback (loaded once)."""
