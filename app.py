@@ -345,11 +345,12 @@ def refresh_stage(state: RunState | None, style: str, scale: str) -> str:
     return stage_html(state.settings, state.context, state.results, style=style, scale=scale)
 
 
-def make_slides(state: RunState | None, size: str) -> list[str]:
-    """Path animation (GIF, MP4) and 16:9 maps slide of the current results."""
+def make_slides(state: RunState | None, size: str, scale: str) -> list[str]:
+    """Path animation (GIF, MP4) and 16:9 maps slide (on the colour scale chosen for the maps) of the results."""
     if state is None or not state.results:
         raise gr.Error("Nothing to put on slides yet: run an example first.", duration=8)
-    paths, notes = write_slides(state.context, state.results, DOWNLOADS.new(), TalkOptions(size=SLIDE_SIZES[size]))
+    options = TalkOptions(size=SLIDE_SIZES[size], scale=scale)
+    paths, notes = write_slides(state.context, state.results, DOWNLOADS.new(), options)
     for note in notes:
         gr.Info(note, duration=8)
     return [str(p) for p in paths]
@@ -475,7 +476,7 @@ def _talk_mode(demo: gr.Blocks) -> None:
     restored = [UI.image, *settings, UI.pending_target]
     gr.on([UI.maps.change], refresh_stage, [UI.state, UI.style, UI.scale], UI.stage, show_progress="hidden",
           api_visibility="undocumented")
-    slides.click(make_slides, [UI.state, slide_size], slide_files, api_name="slides")
+    slides.click(make_slides, [UI.state, slide_size, UI.scale], slide_files, api_name="slides")
     share.click(share_link, [UI.image, *settings], link, api_name="share_link").then(
         None, link, link, js="(query) => query ? location.origin + location.pathname + query : query")
     report.upload(load_report, [report, UI.classifier], restored, api_name="open_report")

@@ -21,6 +21,7 @@ class TalkOptions:
     size: tuple[int, int] = SLIDE_SIZE
     seconds: float = SLIDE_SECONDS  # length of one pass along the path
     video: str = ".mp4"  # or ".webm"
+    scale: str = "per method"  # the maps slide's colour scale: "per method" or "shared"
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,8 @@ def write_talk_files(stem: Path, image: np.ndarray, methods: Sequence[TalkMethod
     """``<stem>_path.gif``, ``<stem>_path.mp4`` and ``<stem>_slide.png``; notes say what was left out."""
     notes: list[str] = []
     slide = maps_slide(image, [m.saliency for m in methods], [m.label for m in methods], size=options.size,
-                       title=f"What made the classifier say '{target_name}'?", colors=[m.color for m in methods])
+                       title=f"What made the classifier say '{target_name}'?", colors=[m.color for m in methods],
+                       scale=options.scale)
     paths = [save_slide(slide, stem.with_name(f"{stem.name}_slide.png"))]
     panels = [m.panel for m in methods if m.panel is not None]
     pathless = [m.label for m in methods if m.panel is None]

@@ -81,7 +81,7 @@ def widget_values(restored: tuple) -> dict:
 
 def test_slides_of_the_session_s_run(client, example):
     explain(client, example, RUN)
-    files = client.predict("1920×1080", api_name="/slides")
+    files = client.predict("1920×1080", "per method", api_name="/slides")
     names = {Path(f).name: f for f in files}
     assert set(names) == {"talk_path.gif", "talk_path.mp4", "talk_slide.png"}
     with Image.open(names["talk_path.gif"]) as gif:  # one frame per path image: the run's 10 steps allow 10

@@ -42,6 +42,9 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
     talk.add_argument("--animate-seconds", type=float, default=3.0,
                       help="seconds for one pass along the path (default 3)")
     talk.add_argument("--video", choices=("mp4", "webm"), default="mp4", help="video format (default mp4)")
+    talk.add_argument("--slide-scale", choices=("per-method", "shared"), default="per-method",
+                      help="colour scale of the maps slide: each map to its own 99.5th percentile (default), "
+                           "or one absolute scale for all")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -140,7 +143,8 @@ def _animate(stem: Path, image, results: dict, class_names, args: argparse.Names
     methods = [TalkMethod(method_spec(m).label, method_color(m), saliency(r.attributions[0]), explanation_panel(m, r))
                for m, r in results.items()]
     target = int(next(iter(results.values())).targets[0])
-    options = TalkOptions(size=args.animate_size, seconds=args.animate_seconds, video=f".{args.video}")
+    options = TalkOptions(size=args.animate_size, seconds=args.animate_seconds, video=f".{args.video}",
+                          scale=args.slide_scale.replace("-", " "))
     paths, notes = write_talk_files(stem, to_uint8(image), methods, options=options,
                                     target_name=class_names[target] if class_names else f"class {target}")
     written = ", ".join(f"{p.name} ({p.stat().st_size / 1e6:.2f} MB)" for p in paths)
