@@ -101,17 +101,14 @@ def test_bad_upload_shows_an_error_toast_and_the_page_keeps_working(page, tmp_pa
 # Talk mode at a projector's 1280×720 --------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def projector(url):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_FLAGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 720})
-        page.route(re.compile(r"^https?://(?!127\.0\.0\.1|localhost).*"), lambda route: route.abort())
-        page.goto(url, wait_until="domcontentloaded")
-        page.locator("#run-btn").wait_for(timeout=60_000)
-        yield page
-        browser.close()
+def projector(page):
+    """A second tab of the same browser at a projector's size (one Playwright per thread)."""
+    tab = page.context.browser.new_page(viewport={"width": 1280, "height": 720})
+    tab.route(re.compile(r"^https?://(?!127\.0\.0\.1|localhost).*"), lambda route: route.abort())
+    tab.goto(page.url, wait_until="domcontentloaded")
+    tab.locator("#run-btn").wait_for(timeout=60_000)
+    yield tab
+    tab.close()
 
 
 def _shown_frames(page) -> list[str]:
