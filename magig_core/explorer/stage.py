@@ -26,6 +26,7 @@ from magig_core.explorer.render import method_maps
 from magig_core.explorer.settings import RunSettings
 from magig_core.explorer.slides import result_panel
 
+START_T = 0.5  # the stage opens mid-path, where the methods' paths differ most (the page's slider does too)
 PNG_UP_TO = 128  # sides up to this are sent losslessly; larger path images as WebP, to keep the page light
 HEAD = "<script>\n{js}\n</script>"
 
@@ -54,11 +55,12 @@ def stage_html(settings: RunSettings | None, context: RunContext | None, results
     panels = {r.method: p for r in results if (p := result_panel(r)) is not None}
     grid_t, schedules = frame_schedule(list(panels.values())) if panels else (np.zeros(1), [])
     schedule = dict(zip(panels, schedules, strict=True))
+    start = int(np.abs(grid_t - START_T).argmin())
     cells = [_map_cell(r, picture) for r, (picture, _) in zip(results, maps, strict=True)]
-    cells += [_path_cell(r, context.target_name, schedule.get(r.method)) for r in results]
+    cells += [_path_cell(r, context.target_name, schedule.get(r.method), start) for r in results]
     grid = f'<div class="stage-grid" style="--cols: {len(results)}">{"".join(cells)}</div>'
     fps = len(grid_t) / seconds
-    return _page(_header(title), grid, _footer(grid_t), count=len(grid_t), fps=fps)
+    return _page(_header(title), grid, _footer(grid_t, start), count=len(grid_t), fps=fps)
 
 
 def _page(header: str, body: str, footer: str, *, count: int = 0, fps: float = 0.0) -> str:
@@ -75,14 +77,14 @@ def _header(title: str) -> str:
             "</div>")
 
 
-def _footer(grid_t: np.ndarray) -> str:
+def _footer(grid_t: np.ndarray, start: int) -> str:
     ticks = json.dumps([round(float(t), 3) for t in grid_t])
     return ('<div class="stage-foot">'
             '<span class="stage-end">baseline</span>'
-            f'<input class="stage-slider" type="range" min="0" max="{len(grid_t) - 1}" step="1" value="0" '
+            f'<input class="stage-slider" type="range" min="0" max="{len(grid_t) - 1}" step="1" value="{start}" '
             f"aria-label=\"Path position\" data-t='{ticks}'>"
             '<span class="stage-end">input</span>'
-            f'<output class="stage-position">t = {grid_t[0]:.2f}</output>'
+            f'<output class="stage-position">t = {grid_t[start]:.2f}</output>'
             "</div>")
 
 
@@ -93,7 +95,7 @@ def _map_cell(result: MethodResult, picture: np.ndarray) -> str:
             f'<img src="{_data_uri(picture)}" alt="{label} attribution map"{_pixelated(picture)}></figure>')
 
 
-def _path_cell(result: MethodResult, target_name: str, schedule: np.ndarray | None) -> str:
+def _path_cell(result: MethodResult, target_name: str, schedule: np.ndarray | None, start: int) -> str:
     method = result.method
     if schedule is None:
         return (f'<figure class="stage-cell stage-path stage-none" id="stage-path-{method}">'
@@ -101,7 +103,7 @@ def _path_cell(result: MethodResult, target_name: str, schedule: np.ndarray | No
     target = html.escape(target_name)
     frames = []
     for k in range(len(result.frames)):
-        hidden = "" if k == schedule[0] else " hidden"
+        hidden = "" if k == schedule[start] else " hidden"
         frames.append(
             f'<div class="stage-frame" data-frame="{k}"{hidden}>'
             f'<img src="{_data_uri(result.frames[k])}" alt="{html.escape(result.label)} path image {k}"'
