@@ -34,9 +34,9 @@ from magig_core.attribution import all_methods
 from magig_core.attribution.context import OBJECTIVES, PRECISIONS
 from magig_core.attribution.guided import INTERPOLATIONS
 from magig_core.explorer.cancel import CancelFlags
-from magig_core.explorer.catalog import DEMO
 from magig_core.explorer.compute import RunCancelled
 from magig_core.explorer.estimate import describe, gpu_seconds
+from magig_core.explorer.examples import REAL_AUTOENCODER, REAL_CLASSIFIER
 from magig_core.explorer.render import (
     MAP_SCALES,
     MAP_STYLES,
@@ -75,8 +75,8 @@ TITLE = "MA-GIG Explorer"
 TOP1 = "top-1 prediction"
 AUTO_SIZE = "classifier's own"
 SIZES = (AUTO_SIZE, "64", "128", "256")
-DEFAULT_CLASSIFIER = os.environ.get("MAGIG_CLASSIFIER", DEMO)
-DEFAULT_AUTOENCODER = os.environ.get("MAGIG_AUTOENCODER", DEMO)
+DEFAULT_CLASSIFIER = os.environ.get("MAGIG_CLASSIFIER", REAL_CLASSIFIER)
+DEFAULT_AUTOENCODER = os.environ.get("MAGIG_AUTOENCODER", REAL_AUTOENCODER)
 CONCURRENCY = int(os.environ.get("MAGIG_CONCURRENCY", "1"))  # runs sharing the model device at once
 QUEUE_SIZE = int(os.environ.get("MAGIG_QUEUE_SIZE", "32"))
 
@@ -102,15 +102,20 @@ CANCELS = CancelFlags()
 DOWNLOADS = DownloadFolders(Path(tempfile.gettempdir()) / "magig-explorer-downloads")
 UI = SimpleNamespace()  # the components, filled in by build_app; handlers key their outputs by them
 SLIDE_SIZES = {"1280×720": (1280, 720), "1920×1080": (1920, 1080)}
-# Gallery results computed in the background at start-up, with the settings the page opens with; on Spaces
-# (or with MAGIG_WARM_EXAMPLES=off) the cache fills lazily instead: first click computes, later ones replay.
-WARMER = (EXPLORER.warm_examples(lambda example: RunSettings(DEFAULT_CLASSIFIER, DEFAULT_AUTOENCODER))
+# Gallery results computed in the background at start-up, with each example's own models and the page's
+# opening settings; on Spaces (or with MAGIG_WARM_EXAMPLES=off) the cache fills lazily instead: the first
+# click computes, later ones replay.
+WARMER = (EXPLORER.warm_examples(lambda example: RunSettings(example.classifier, example.autoencoder))
           if warm_policy() == "eager" else None)
 
 
-def pick_example(evt: gr.SelectData) -> str:
-    """A click in the example gallery puts that file into the input (a plain value, not a component update)."""
-    return EXPLORER.examples[evt.index].path
+def pick_example(evt: gr.SelectData) -> dict:
+    """A click in the example gallery puts that file into the input and selects the models it is meant for.
+
+    The image goes in as a plain value, never a component update (that would rebuild the image block).
+    """
+    example = EXPLORER.examples[evt.index]
+    return {UI.image: example.path, UI.classifier: example.classifier, UI.autoencoder: example.autoencoder}
 
 
 def raw_upload(payload: FileData | None) -> str | None:
@@ -553,7 +558,8 @@ def build_app() -> gr.Blocks:
                                         label="Path position t (0 = black baseline, 1 = input)")
                 UI.status = gr.Markdown(elem_id="status")
         examples = gr.Gallery([(e.path, e.caption) for e in EXPLORER.examples],
-                              label="Examples: click one, then Run", columns=len(EXPLORER.examples), height=170,
+                              label="Examples: click one (it selects the models it is meant for), then Run",
+                              columns=min(len(EXPLORER.examples), 10), height=290,
                               allow_preview=False, format="png", interactive=False, elem_id="examples")
         with gr.Row():
             UI.confidence_plot = gr.Plot(label="Confidence along the path", show_label=False,
@@ -575,7 +581,8 @@ def build_app() -> gr.Blocks:
 
         run_event = run.click(explain, run_inputs, run_outputs, api_name="explain", show_progress_on=[UI.status],
                               **model_group)
-        examples.select(pick_example, None, UI.image, api_visibility="undocumented", show_progress="hidden")
+        examples.select(pick_example, None, [UI.image, UI.classifier, UI.autoencoder], api_visibility="undocumented",
+                        show_progress="hidden")
         stop.click(cancel, None, UI.status, cancels=[run_event], queue=False, api_name="cancel")
         UI.position.input(scrub, [UI.position, UI.state], [UI.frames, UI.confidence_plot, UI.distance_plot],
                           api_name="scrub", show_progress="hidden", trigger_mode="always_last")

@@ -8,14 +8,19 @@ note so the user knows the model did not see their file byte for byte.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 import io
+import math
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, UnidentifiedImageError
 
 from magig_core.errors import MagigError
 
@@ -23,8 +28,23 @@ MAX_PIXELS = 50_000_000  # ~7000×7000: decoding more would cost GBs of RAM per 
 MIN_SIDE = 8  # below this an image carries too little structure for an attribution map
 MAX_ASPECT = 16.0  # beyond this the paper's resize-without-crop squashes the content into stripes
 WARN_ASPECT = 3.0
-DECODE_SIDE = 1024  # JPEGs are decoded at the smallest power-of-two scale keeping at least this many pixels
+WORK_SIDE = 2048  # bigger images are reduced by a power of two until their longest side fits (models: ≤ 512)
+STRIP_PIXELS = 1 << 20  # modes that need converting before reduction are converted this many pixels at a time
 BACKGROUND = (255, 255, 255)  # transparent pixels are shown on white, as image viewers do
+# EXIF orientation → the transpose that shows the image upright (the EXIF table, as image viewers apply it)
+ORIENTATION_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+# Modes Image.reduce cannot average, and the mode each is averaged in instead (its information kept)
+REDUCIBLE_MODE = {"1": "L", "P": "RGB", "PA": "RGBA", "I;16": "I", "I;16B": "I", "I;16L": "I", "I;16N": "I"}
+PREMULTIPLIED = ("RGBA", "LA")  # Image.reduce averages these premultiplied, through a copy of its whole input
+HIGH_DEPTH_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
 
 
 class ImageInputError(MagigError, ValueError):
@@ -51,34 +71,111 @@ def load_image(source: ImageSource) -> LoadedImage:
         return sanitize(_array_to_pil(source))
     if isinstance(source, Image.Image):
         return sanitize(source)
-    data = _read_bytes(source)
-    return sanitize(_open_bytes(data))
+    loaded = sanitize(_open_bytes(_read_bytes(source)))
+    _release_freed_memory()  # the full-resolution decode is garbage once sanitize returns
+    return loaded
 
 
 def sanitize(image: Image.Image) -> LoadedImage:
-    """Check size limits, apply EXIF orientation, flatten transparency and convert to 8-bit RGB."""
+    """Check size limits, reduce to the working size, apply EXIF orientation, flatten transparency, 8-bit RGB.
+
+    Only the decoder touches the full resolution: everything after it (orientation, conversion) works on the
+    reduced image, so a 7000×7000 upload costs one decode, not several full-size copies.
+    """
     width, height = image.size
     _check_geometry(width, height)
     notes: list[str] = []
     if getattr(image, "n_frames", 1) > 1:
         image.seek(0)
         notes.append(f"The file has {image.n_frames} frames; only the first one is explained.")
+    if _png_bit_depth(image) == 16 and image.mode not in HIGH_DEPTH_MODES:
+        notes.append(f"16-bit {image.mode} PNG: reduced to 8 bits per channel.")
+    source_mode = image.mode
     try:
-        if image.format == "JPEG":  # decode big photos at reduced scale: the classifier sees ≤ a few hundred px
-            image.draft("RGB", (DECODE_SIDE, DECODE_SIDE))
-        image.load()
-        image = ImageOps.exif_transpose(image) or image
+        upright = _decode_upright(image)
     except (OSError, ValueError, SyntaxError) as err:
         raise ImageInputError(
             f"The image data is damaged or truncated ({err}). Re-export the image (e.g. as PNG) and try again."
         ) from err
-    rgb = _to_rgb(image, notes)
+    rgb = _to_rgb(upright, notes, source_mode)
+    if rgb is image:  # detach from the caller's object and from the file it may still hold open
+        rgb = rgb.copy()
     if max(width, height) / min(width, height) > WARN_ASPECT:
         notes.append(
             f"The image is {width}×{height}; it is resized to the classifier's square input without cropping, "
             "so its content is squashed. Crop it to a squarer region for a more faithful explanation."
         )
     return LoadedImage(rgb, (width, height), notes)
+
+
+def _decode_upright(image: Image.Image) -> Image.Image:
+    """Decode (JPEGs directly at a reduced DCT scale), reduce to the working size, then turn upright."""
+    if image.format == "JPEG":
+        factor = _reduction_factor(image.size)
+        image.draft("RGB", (max(1, image.width // factor), max(1, image.height // factor)))
+    image.load()
+    orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
+    reduced = _reduce(image, _reduction_factor(image.size))
+    transpose = ORIENTATION_TRANSPOSE.get(orientation)
+    return reduced if transpose is None else reduced.transpose(transpose)
+
+
+def _reduction_factor(size: tuple[int, int]) -> int:
+    """The smallest power of two that brings the longest side to at most ``WORK_SIDE``."""
+    return 1 << max(0, math.ceil(math.log2(max(size) / WORK_SIDE)))
+
+
+def _reduce(image: Image.Image, factor: int) -> Image.Image:
+    """Box-average ``factor``×``factor`` blocks; modes that must be converted first go strip by strip."""
+    if factor == 1:
+        return image
+    mode = _reducible_mode(image)
+    if mode == image.mode and mode not in PREMULTIPLIED:
+        return image.reduce(factor)
+    out = Image.new(mode, (math.ceil(image.width / factor), math.ceil(image.height / factor)))
+    rows = factor * max(1, STRIP_PIXELS // (image.width * factor))
+    for top in range(0, image.height, rows):
+        strip = image.crop((0, top, image.width, min(top + rows, image.height))).convert(mode)
+        out.paste(strip.reduce(factor), (0, top // factor))
+    return out
+
+
+def _reducible_mode(image: Image.Image) -> str:
+    """The mode to average ``image`` in: its own where Image.reduce handles it, else one losing nothing."""
+    if image.mode == "P" and "transparency" in image.info:
+        return "RGBA"
+    return REDUCIBLE_MODE.get(image.mode, image.mode)
+
+
+def _png_bit_depth(image: Image.Image) -> int | None:
+    """Bit depth from the PNG header (IHDR byte 24): Pillow decodes 16-bit RGB(A) straight to 8 bits."""
+    file = getattr(image, "fp", None)
+    if image.format != "PNG" or file is None or getattr(file, "closed", False):
+        return None
+    position = file.tell()
+    try:
+        file.seek(24)
+        depth = file.read(1)
+    finally:
+        file.seek(position)
+    return depth[0] if depth else None
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's ``malloc_trim``, or None where the C library has none (macOS, Windows, musl)."""
+    name = ctypes.util.find_library("c")
+    try:
+        return ctypes.CDLL(name).malloc_trim if name else None
+    except (OSError, AttributeError):
+        return None
+
+
+def _release_freed_memory() -> None:
+    """Hand freed heap pages back to the OS: glibc keeps the decoder's freed blocks otherwise."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
 
 
 def to_tensor(image: Image.Image, size: tuple[int, int]) -> torch.Tensor:
@@ -143,12 +240,13 @@ def _check_geometry(width: int, height: int) -> None:
         )
 
 
-def _to_rgb(image: Image.Image, notes: list[str]) -> Image.Image:
+def _to_rgb(image: Image.Image, notes: list[str], source_mode: str) -> Image.Image:
+    """8-bit RGB, noting every conversion; ``source_mode`` is the file's mode, before any reduction."""
     mode = image.mode
     if mode == "RGB":
         return image
-    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        notes.append(f"High-bit-depth {mode} image: rescaled to 8 bits per channel.")
+    if mode in HIGH_DEPTH_MODES:
+        notes.append(f"High-bit-depth {source_mode} image: rescaled to 8 bits per channel.")
         return _high_depth_to_rgb(np.asarray(image))
     if (mode == "P" and "transparency" in image.info) or mode in ("RGBA", "LA", "PA", "RGBa", "La"):
         notes.append("Transparent areas are shown on a white background.")

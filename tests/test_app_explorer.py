@@ -150,8 +150,13 @@ def test_runner_matches_explain_called_directly(run):
 
 
 def test_runner_reports_progress_and_frames(run):
-    fractions = [f for f, _ in run.progress]
-    assert fractions == sorted(fractions) and fractions[-1] <= 1.0 and run.progress[0][1] == "MA-GIG: starting"
+    labels = ["MA-GIG", "GIG", "GI"]
+    starts = [text for _, text in run.progress if text.endswith("starting")]
+    assert starts == [f"{label}: starting" for label in labels]
+    for fraction, text in run.progress:  # method i of 3 at step d of t has done (i + d/t) / 3 of the run
+        label, _, state = text.partition(": ")
+        done, total = (0, 1) if state == "starting" else map(int, state.removeprefix("step ").split("/"))
+        assert fraction == pytest.approx((labels.index(label) + done / total) / 3), text
     magig = run.results[0]
     assert magig.frames.shape == (4, 16, 16, 3) and magig.frames.dtype == np.uint8
     assert magig.frame_t[0] == 0 and magig.frame_t[-1] == 1 and np.all(np.diff(magig.frame_t) > 0)

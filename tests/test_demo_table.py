@@ -1,14 +1,39 @@
 """``demo-table``: the documented command that regenerates the README's demo-world table."""
 
 import argparse
-import math
 
+import torch
+
+from magig_core.attribution.api import explain
 from magig_core.commands import demo_table
+from magig_core.demo.models import load_demo_classifier
 from magig_core.demo.table import MethodRow, markdown_table
 from magig_core.demo.world import generate
+from magig_core.metrics.faithfulness import faithfulness
+from magig_core.metrics.localization import energy_in_mask, pointing_game
+
+
+def _ig_cells(images: int, seed: int, steps: int) -> list[str]:
+    """IG's row recomputed from one explain() call and the metric functions: means, DiffID/Insertion/
+    Deletion, and the median of |ΣA − ΔF| / |ΔF|, formatted as the table prints them."""
+    samples = generate(images, seed)
+    classifier = load_demo_classifier()
+    result = explain(samples.images, classifier, "ig", targets=samples.labels, steps=steps)
+    games = faithfulness(classifier, samples.images, result.attributions, samples.labels)
+    relative = result.completeness_residual / (result.input_output - result.baseline_output).abs()
+    values = [
+        energy_in_mask(result.attributions, samples.masks).mean().item(),
+        pointing_game(result.attributions, samples.masks).mean().item(),
+        games.diffid,
+        games.insertion,
+        games.deletion,
+    ]
+    return [f"{value:.4f}" for value in values] + [f"{torch.median(relative).item():.3f}"]
 
 
 def test_small_table_has_one_row_per_method_and_the_chance_level(tmp_path):
+    """IG's cells equal a recomputation (catches swapped columns, a mean where the median belongs, scores
+    of the wrong method or images); the time cell is whole seconds."""
     parser = argparse.ArgumentParser()
     demo_table.build_parser(parser)
     out = tmp_path / "table.md"
@@ -20,8 +45,9 @@ def test_small_table_has_one_row_per_method_and_the_chance_level(tmp_path):
     assert lines[0].startswith("Demo world") and "6 images from seed 2" in lines[0] and "4 steps" in lines[0]
     rows = {line.split("|")[1].strip(): line for line in lines if line.startswith("| ") and "---" not in line}
     assert set(rows) == {"Method", "IG", "AGI", "random map (chance)"}
-    ig_cells = [c.strip() for c in rows["IG"].split("|")[2:-1]]
-    assert len(ig_cells) == 7 and all(math.isfinite(float(c.strip("*"))) for c in ig_cells)
+    ig_cells = [c.strip().strip("*") for c in rows["IG"].split("|")[2:-1]]
+    assert ig_cells[:6] == _ig_cells(images=6, seed=2, steps=4)
+    assert ig_cells[6].isdigit()
     assert rows["AGI"].split("|")[7].strip() == "–"  # AGI sums many paths: no single baseline to complete
 
 

@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import time
 
 import torch
 
@@ -11,24 +12,35 @@ from magig_core.demo.shapes import CLASS_NAMES
 from magig_core.demo.world import DATA_VERSION, generate
 
 
-def test_quick_training_writes_loadable_weights_and_a_valid_card(tmp_path, capsys):
+def test_quick_training_writes_loadable_weights_and_a_card_that_tells_the_truth(tmp_path, capsys):
+    """The card's accuracy and PSNR are recomputed here from the written weights on the held-out images
+    (catches a card filled from the wrong model, split or formula), and its timings must add up and fit in
+    the wall time this test measured (catches a stopwatch started late, reused, or in other units)."""
     parser = argparse.ArgumentParser()
     demo_train.build_parser(parser)
     args = parser.parse_args(["--quick", "--out", str(tmp_path), "--threads", "1"])
+    started = time.perf_counter()
     assert demo_train.run(args) == 0
+    wall = time.perf_counter() - started
 
     card = json.loads((tmp_path / "card.json").read_text())
     assert card["quick"] is True and card["data_version"] == DATA_VERSION
     assert card["class_names"] == list(CLASS_NAMES)
-    assert 0.0 <= card["classifier"]["held_out_accuracy"] <= 1.0
-    assert card["autoencoder"]["held_out_psnr_db"] > 0
     assert card["versions"]["torch"] == torch.__version__
-    assert card["classifier"]["train_seconds"] > 0 and card["total_seconds"] > 0
     assert not (tmp_path / "index.json").exists()  # --quick writes no gallery
 
-    images = generate(4, seed=2).images
-    classifier = load_demo_classifier(tmp_path)
-    assert classifier(images).shape == (4, len(CLASS_NAMES))
-    autoencoder = load_demo_autoencoder(tmp_path)
-    assert autoencoder.decode(autoencoder.encode(images)).shape == images.shape
+    held_out = generate(demo_train.QUICK["eval_size"], demo_train.EVAL_SEED)
+    classifier, autoencoder = load_demo_classifier(tmp_path), load_demo_autoencoder(tmp_path)
+    with torch.no_grad():
+        logits = classifier(held_out.images)
+        reconstructions = autoencoder.decode(autoencoder.encode(held_out.images)).clamp(0, 1)
+    assert logits.shape == (len(held_out.labels), len(CLASS_NAMES))
+    accuracy = (logits.argmax(1) == held_out.labels).double().mean().item()
+    mse = (reconstructions - held_out.images).double().square().flatten(1).mean(1)
+    psnr = (-10 * torch.log10(mse)).mean().item()
+    assert card["classifier"]["held_out_accuracy"] == round(accuracy, 4)
+    assert abs(card["autoencoder"]["held_out_psnr_db"] - psnr) <= 0.005 + 1e-4  # the card rounds to 0.01
+
+    parts = card["data_seconds"] + card["classifier"]["train_seconds"] + card["autoencoder"]["train_seconds"]
+    assert parts - 0.15 <= card["total_seconds"] <= wall + 0.05  # each stopwatch rounds to 0.1 s
     assert "held-out accuracy" in capsys.readouterr().out

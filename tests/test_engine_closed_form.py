@@ -1,4 +1,4 @@
-"""Closed-form truths every path method must satisfy (METHODS.md §6)."""
+"""Closed-form truths every path method must satisfy (docs/methods.md §7)."""
 
 from __future__ import annotations
 

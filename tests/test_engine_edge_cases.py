@@ -35,8 +35,7 @@ class Saturated(nn.Module):
 def test_saturated_softmax_degenerates_to_a_straight_line_without_hanging(method: str, vae) -> None:
     images = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(1))
     result = explain(images, Saturated(), method, autoencoder=vae, steps=8, targets=[0, 0], frames=8)
-    assert torch.isfinite(result.attributions).all()
-    assert result.attributions.abs().max() == 0
+    assert result.attributions.abs().max() == 0  # exactly zero, so no NaN or inf either
     if method == "gig":  # every gradient is zero, so every coordinate is selected: the straight line
         k = torch.arange(7, dtype=torch.float32).view(1, 7, 1, 1, 1)
         torch.testing.assert_close(result.frames[:, :7], (k / 8) * images.unsqueeze(1), atol=1e-6, rtol=0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from magig_core.evaluation.plan import (
@@ -11,7 +12,7 @@ from magig_core.evaluation.plan import (
     parse_per_method,
     require_autoencoders,
 )
-from magig_core.evaluation.summary import markdown_table
+from magig_core.evaluation.summary import add_paired_differences, markdown_table, uncertainty_table
 
 METHODS = ["ma-gig", "ig", "gig", "eig"]
 
@@ -66,3 +67,29 @@ def test_markdown_table_layout() -> None:
     assert table[4] == "| GIG | 0.2500 | 0.3300 | 0.0800 | 0.2800 | 0.3400 | 0.0600 |"
     assert table[5] == "| MA-GIG | **0.2700** | 0.3400 | 0.0700 | **0.3300** | 0.3800 | 0.0500 |"
     assert "500 images" in table[-1] and "0.1, 0.5" in table[-1]
+
+
+def test_paired_differences_and_standard_errors_against_numpy() -> None:
+    """Pairing is by image: a table that subtracted the two means' errors, or unpaired images, would differ."""
+    diffids = {"gig": [0.1, 0.3, 0.5, -0.2], "ma-gig": [0.2, 0.3, 0.8, 0.1]}
+    results = [{"classifier": "c", "method": m, "images": 4, "diffid": float(np.mean(v)),
+                "diffid_se": float(np.std(v, ddof=1) / 2), "image_diffid": dict(zip("dcba", v, strict=True))}
+               for m, v in diffids.items()]
+    results[1]["image_diffid"] = dict(zip("dcba", diffids["ma-gig"], strict=True))
+    add_paired_differences(results, "ma-gig")
+    differences = np.subtract(diffids["gig"], diffids["ma-gig"])
+    assert results[0]["paired_diffid"] == pytest.approx(differences.mean())
+    assert results[0]["paired_diffid_se"] == pytest.approx(differences.std(ddof=1) / np.sqrt(4))
+    assert "paired_diffid" not in results[1]
+    lines = uncertainty_table(results).splitlines()
+    assert lines[0] == "| Method | Classifier | images | DiffID ± s.e. | paired Δ DiffID vs MA-GIG ± s.e. |"
+    se = differences.std(ddof=1) / 2
+    assert lines[2] == (f"| GIG | c | 4 | {np.mean(diffids['gig']):.4f} ± {np.std(diffids['gig'], ddof=1) / 2:.4f} | "
+                        f"{differences.mean():+.4f} ± {se:.4f} |")
+    assert lines[3].endswith("| – |")
+
+
+def test_all_means_every_registered_method() -> None:
+    from magig_core import METHODS
+
+    assert parse_methods("all") == list(METHODS)

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
+import pytest
+import torch
+from PIL import Image
 
 from magig_core.bundled import bundled_path
 from magig_core.cli import main
@@ -19,8 +23,25 @@ def test_explain_command_writes_maps_attributions_and_summary(tmp_path, capsys) 
                  "--out", str(tmp_path / "out")]) == 0
     printed = capsys.readouterr().out
     assert "skipping" in printed and "broken.png" in printed
-    assert (tmp_path / "out" / "star_0_maps.png").stat().st_size > 0
-    summary = json.loads((tmp_path / "out" / "star_0_summary.json").read_text())
+    with Image.open(tmp_path / "out" / "star_0_maps.png") as figure:  # input + 2 maps, (2.6·3 + 0.8)″ × 3″
+        assert figure.format == "PNG" and figure.size == (round((2.6 * 3 + 0.8) * 150), 3 * 150)
+    saved_summary = json.loads((tmp_path / "out" / "star_0_summary.json").read_text())
+    summary = saved_summary["methods"]
     assert set(summary) == {"ig", "ma-gig"} and summary["ma-gig"]["config"]["steps"] == 4
+    # the bundled real pair by default: its reconstruction PSNR on the input, recomputed here
+    from magig_core.images import load_image, to_tensor
+    from magig_core.models import load_autoencoder
+
+    autoencoder = load_autoencoder("taef2", device="cpu")
+    image = to_tensor(load_image(EXAMPLE).image, (64, 64))
+    with torch.no_grad():
+        error = (autoencoder.decode(autoencoder.encode(image)).clamp(0, 1) - image).double().pow(2).mean()
+    assert saved_summary["reconstruction_psnr_db"] == pytest.approx(10 * math.log10(1 / float(error)), abs=1e-3)
+    curve = summary["ma-gig"]["off_manifold"]  # 4 path points: all of them are kept as frames
+    assert curve["t"] == pytest.approx([0, 1 / 3, 2 / 3, 1]) and len(curve["values"]) == 4
     with np.load(tmp_path / "out" / "star_0_attributions.npz") as saved:
         assert saved["ig"].shape == (3, 64, 64)
+        for method in ("ig", "ma-gig"):  # the saved maps are the ones the summary's residual belongs to
+            gap = summary[method]["input_output"] - summary[method]["baseline_output"]
+            residual = abs(saved[method].astype(np.float64).sum() - gap)
+            assert residual == pytest.approx(summary[method]["completeness_residual"], rel=1e-4, abs=1e-6)

@@ -183,14 +183,30 @@ def test_mean_imputation_lives_in_normalized_space() -> None:
     assert not torch.allclose(shown.flatten()[6:], image.flatten()[:6].mean().expand(6))
 
 
-def test_soft_scores_are_clamped_and_binary_scores_use_the_label() -> None:
+def test_soft_scores_are_the_probability_ratio_clamped_at_one_and_binary_scores_use_the_label() -> None:
+    """soft = min(1, p_c(perturbed) / p_c(original)), recomputed per image, ratio and game from the images
+    ``perturb`` shows. Some ratios here exceed 1, so a missing clamp, a clamp at the wrong end or a ratio
+    taken the other way round fails (a range check alone passes all of these on most inputs)."""
     clf = _tiny_classifier()
-    images = torch.rand(3, 3, 6, 6)
-    res = faithfulness(clf, images, torch.randn(images.shape), [0, 1, 2])
-    assert res.insertion_soft.min() >= 0 and res.insertion_soft.max() <= 1
-    assert res.deletion_soft.min() >= 0 and res.deletion_soft.max() <= 1
+    images = torch.rand(3, 3, 6, 6, generator=torch.Generator().manual_seed(7))
+    attributions = torch.randn(images.shape, generator=torch.Generator().manual_seed(8))
+    labels = [0, 1, 2]
+    res = faithfulness(clf, images, attributions, labels)
+    raw = {}
+    with torch.no_grad():
+        p_original = clf(images).softmax(-1)[range(3), labels]
+        for game in ("insertion", "deletion"):
+            shown = [[perturb(clf, images[b : b + 1], attributions[b : b + 1], r, game) for r in PAPER_RATIOS]
+                     for b in range(3)]
+            raw[game] = torch.tensor(
+                [[clf(x).softmax(-1)[0, labels[b]].item() / p_original[b].item() for x in row]
+                 for b, row in enumerate(shown)]
+            )
+    torch.testing.assert_close(res.insertion_soft, raw["insertion"].clamp(max=1), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(res.deletion_soft, raw["deletion"].clamp(max=1), atol=1e-5, rtol=1e-5)
+    assert (torch.cat(list(raw.values())) > 1).any()  # the clamp is exercised
     preds = clf(images).argmax(-1)
-    assert res.original_correct.tolist() == (preds == torch.tensor([0, 1, 2])).tolist()
+    assert res.original_correct.tolist() == (preds == torch.tensor(labels)).tolist()
 
 
 @pytest.mark.parametrize(

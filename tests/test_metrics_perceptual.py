@@ -53,13 +53,20 @@ def test_lpips_curve_matches_direct_package_calls(random_lpips) -> None:
     assert curve.name == "lpips-alex-random-test" and curve.reason is None
 
 
-def test_distance_of_the_input_to_itself_is_zero(random_lpips) -> None:
-    inputs = torch.rand(1, 3, 32, 32)
-    frames = torch.stack([torch.zeros_like(inputs[0]), inputs[0]])[None]
-    for distance in (LpipsDistance(random_lpips, "test"), PixelRmseDistance()):
+def test_distance_of_the_input_to_itself_is_zero_and_of_black_is_computed_directly(random_lpips) -> None:
+    """The curve ends at 0 on the input; its black start equals the package's own LPIPS call and the RMSE
+    sqrt(mean(x²)) computed here (a curve that measured against the wrong end would give 0 there)."""
+    inputs = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(2))
+    black = torch.zeros_like(inputs)
+    frames = torch.stack([black[0], inputs[0]])[None]
+    with torch.no_grad():
+        lpips_to_black = random_lpips(black, inputs, normalize=True).item()
+    rmse_to_black = inputs.double().square().mean().sqrt().item()
+    cases = ((LpipsDistance(random_lpips, "test"), lpips_to_black), (PixelRmseDistance(), rmse_to_black))
+    for distance, start in cases:
         values = distance_curve(frames, inputs, distance).values[0]
         assert values[1].item() == pytest.approx(0.0, abs=1e-6)
-        assert values[0].item() > 0
+        assert values[0].item() == pytest.approx(start, rel=1e-5)
 
 
 def test_pixel_rmse_is_computed_on_clamped_frames() -> None:

@@ -92,7 +92,10 @@ def representation_width(classifier: ImageClassifier, size: int = 64) -> int:
 
 @functools.cache
 def oxford_reference(arch: str, classes: int) -> nn.Module:
-    """The paper's fine-tuned layouts, built independently from torchvision (METHODS §4.3)."""
+    """The paper's fine-tuned layouts, built independently from torchvision.
+
+    See docs/models.md, "Oxford fine-tuned checkpoints".
+    """
     torch.manual_seed(1)
     if arch == "resnet18":
         net = torchvision.models.resnet18()

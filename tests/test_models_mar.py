@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ import torch.nn.functional as F
 
 from magig_core.models import clear_model_cache, convert_mar_state_dict, load_autoencoder
 from magig_core.models.mar import mar_autoencoder_from_state_dict
+from tests.gradients import assert_decoder_gradient_matches_finite_differences
 from tests.test_models_autoencoders import fake_hub_snapshot
 
 DATA = Path(__file__).parent / "data"
@@ -39,12 +41,56 @@ def checkpoint_files(ldm_state_dict, tmp_path_factory) -> dict[str, Path]:
     return files
 
 
-def fingerprints(tensors) -> list[tuple[int, float, float]]:
-    """Order-free identity of a set of random tensors: every value must land somewhere, once."""
-    return sorted(
-        (t.numel(), round(t.double().sum().item(), 6), round(t.double().abs().sum().item(), 6))
-        for t in tensors
-    )
+UP_BLOCKS = 5  # LDM numbers decoder levels from the lowest resolution up, diffusers from the top down
+ATTENTION = {"norm": "group_norm", "q": "to_q", "k": "to_k", "v": "to_v", "proj_out": "to_out.0"}
+RESNET = {"nin_shortcut": "conv_shortcut"} | {name: name for name in ("norm1", "conv1", "norm2", "conv2")}
+NAME_RULES = [  # LDM pattern → diffusers name; conv_in, conv_out, quant_conv, post_quant_conv keep theirs
+    (r"^(encoder|decoder)\.norm_out\.", lambda m: f"{m[1]}.conv_norm_out."),
+    (r"^(encoder|decoder)\.mid\.block_(\d)\.", lambda m: f"{m[1]}.mid_block.resnets.{int(m[2]) - 1}."),
+    (
+        r"^(encoder|decoder)\.mid\.attn_1\.(\w+)\.",
+        lambda m: f"{m[1]}.mid_block.attentions.0.{ATTENTION[m[2]]}.",
+    ),
+    (
+        r"^encoder\.down\.(\d)\.attn\.(\d)\.(\w+)\.",
+        lambda m: f"encoder.down_blocks.{m[1]}.attentions.{m[2]}.{ATTENTION[m[3]]}.",
+    ),
+    (
+        r"^encoder\.down\.(\d)\.block\.(\d)\.(\w+)\.",
+        lambda m: f"encoder.down_blocks.{m[1]}.resnets.{m[2]}.{RESNET[m[3]]}.",
+    ),
+    (r"^encoder\.down\.(\d)\.downsample\.", lambda m: f"encoder.down_blocks.{m[1]}.downsamplers.0."),
+    (
+        r"^decoder\.up\.(\d)\.block\.(\d)\.(\w+)\.",
+        lambda m: f"decoder.up_blocks.{UP_BLOCKS - 1 - int(m[1])}.resnets.{m[2]}.{RESNET[m[3]]}.",
+    ),
+    (
+        r"^decoder\.up\.(\d)\.upsample\.",
+        lambda m: f"decoder.up_blocks.{UP_BLOCKS - 1 - int(m[1])}.upsamplers.0.",
+    ),
+]
+
+
+def diffusers_name(ldm: str) -> str:
+    """Where an LDM KL-16 tensor belongs in diffusers' AutoencoderKL, written from the two architectures
+    (not from the converter under test): resnets, attention, samplers, the reversed decoder levels."""
+    for pattern, replacement in NAME_RULES:
+        name, count = re.subn(pattern, replacement, ldm)
+        if count:
+            return name
+    return ldm
+
+
+def assert_each_tensor_where_it_belongs(
+    actual: dict[str, torch.Tensor], ldm: dict[str, torch.Tensor]
+) -> None:
+    """Every diffusers entry holds exactly the values of the LDM tensor that belongs there (1×1 attention
+    convs flattened to linears). The random tensors all differ, so two same-shaped tensors swapped, or a
+    decoder level taken from the wrong end, fail here; a sorted list of per-tensor sums would not notice."""
+    expected = {diffusers_name(key): tensor.float().flatten() for key, tensor in ldm.items()}
+    assert sorted(actual) == sorted(expected)
+    misplaced = [key for key, values in expected.items() if not torch.equal(actual[key].flatten(), values)]
+    assert not misplaced, f"{len(misplaced)} tensors hold another tensor's values, e.g. {misplaced[:3]}"
 
 
 def test_fixture_is_the_full_kl16() -> None:
@@ -61,26 +107,30 @@ def test_mar_loads_strictly_from_both_checkpoint_formats(fmt: str, checkpoint_fi
     assert {k: v for k, v in model.config.items() if not k.startswith("_")} == {
         k: v for k, v in CONFIG.items() if not k.startswith("_")
     }
-    state = model.state_dict()
-    assert len(state) == 312
-    assert fingerprints(state.values()) == fingerprints(t.float() for t in ldm_state_dict.values())
+    assert_each_tensor_where_it_belongs(model.state_dict(), ldm_state_dict)
 
     images = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         latents = autoencoder.encode(images)
     assert latents.shape == (1, 16, 2, 2)
-    latent = latents.clone().requires_grad_(True)
-    decoded = autoencoder.decode(latent)
-    assert decoded.shape == images.shape
-    decoded.sum().backward()
-    assert torch.isfinite(latent.grad).all() and latent.grad.abs().sum() > 0
+    with torch.no_grad():
+        assert autoencoder.decode(latents).shape == images.shape
+    assert_decoder_gradient_matches_finite_differences(autoencoder, latents)
     clear_model_cache()
 
 
-def test_conversion_consumes_all_312_entries(ldm_state_dict) -> None:
+def test_conversion_puts_every_tensor_where_it_belongs(ldm_state_dict) -> None:
+    assert_each_tensor_where_it_belongs(convert_mar_state_dict(ldm_state_dict), ldm_state_dict)
+
+
+def test_a_swap_of_two_same_shaped_tensors_is_caught(ldm_state_dict) -> None:
+    """The check above against the mistake it exists for: query and key of one attention exchanged."""
     converted = convert_mar_state_dict(ldm_state_dict)
-    assert len(converted) == 312
-    assert not any(".down.4.attn." in key for key in converted)
+    q, k = (f"decoder.mid_block.attentions.0.{name}.weight" for name in ("to_q", "to_k"))
+    assert converted[q].shape == converted[k].shape
+    converted[q], converted[k] = converted[k], converted[q]
+    with pytest.raises(AssertionError, match="2 tensors hold another tensor's values"):
+        assert_each_tensor_where_it_belongs(converted, ldm_state_dict)
 
 
 def test_encoder_attention_mapping_reproduces_ldm_attention(ldm_state_dict) -> None:

@@ -30,6 +30,7 @@ SIZE = (960, 540)
 FRAMES = 10
 STEPS = 20
 SECONDS = 2.5
+DEMO_MODELS = ("--classifier", "demo-shapes", "--autoencoder", "demo-shapes")
 
 
 def decode_gif(path) -> tuple[list[np.ndarray], list[int]]:
@@ -50,8 +51,8 @@ def decode_video(path) -> tuple[list[np.ndarray], dict]:
 @pytest.fixture(scope="module")
 def written(tmp_path_factory):
     out = tmp_path_factory.mktemp("animate")
-    code = main(["explain", str(EXAMPLE), "--methods", "ma-gig,gig,gi", "--steps", str(STEPS), "--animate",
-                 "--frames", str(FRAMES), "--animate-size", "x".join(map(str, SIZE)),
+    code = main(["explain", str(EXAMPLE), *DEMO_MODELS, "--methods", "ma-gig,gig,gi", "--steps", str(STEPS),
+                 "--animate", "--frames", str(FRAMES), "--animate-size", "x".join(map(str, SIZE)),
                  "--animate-seconds", str(SECONDS), "--out", str(out)])
     assert code == 0
     return out
@@ -117,8 +118,8 @@ def test_the_slide_has_the_animation_size(written):
 
 
 def test_the_cli_says_which_methods_were_not_animated(tmp_path, capsys):
-    assert main(["explain", str(EXAMPLE), "--methods", "gig,gi", "--steps", "4", "--animate", "--frames", "3",
-                 "--out", str(tmp_path)]) == 0
+    assert main(["explain", str(EXAMPLE), *DEMO_MODELS, "--methods", "gig,gi", "--steps", "4", "--animate",
+                 "--frames", "3", "--out", str(tmp_path)]) == 0
     printed = capsys.readouterr().out
     assert "GI: no path images, not animated" in printed
     assert {p.name for p in tmp_path.iterdir()} >= {"star_0_path.gif", "star_0_path.mp4", "star_0_slide.png"}

@@ -42,6 +42,7 @@ def explain(
     seed: int = 0,
     callback: ProgressCallback | None = None,
     normalization: tuple[Sequence[float], Sequence[float]] | None = None,
+    substeps: int = 1,
     **method_options: Any,
 ) -> Explanation:
     started = time.perf_counter()
@@ -54,7 +55,8 @@ def explain(
                             "autoencoder=load_autoencoder(...) (e.g. 'taef2' offline, 'sd2', 'mar', 'taesd')")
     ctx = build_context(images, classifier, autoencoder=autoencoder, targets=targets, objective=objective,
                         frames=frames, baseline=baseline, references=references, chunk_size=chunk_size,
-                        precision=precision, seed=seed, callback=callback, normalization=normalization)
+                        precision=precision, seed=seed, callback=callback, normalization=normalization,
+                        substeps=substeps)
     output = spec.run(ctx, options)
     ctx.timings["total"] = time.perf_counter() - started
     return _explanation(spec, ctx, options, output, targets_given=targets is not None, precision=precision)
@@ -73,7 +75,8 @@ def _explanation(spec: MethodSpec, ctx: Context, options: Any, output: MethodOut
         path_probs=output.path_probs, input_output=ctx.input_output, baseline_output=baseline_output,
         input_logits=ctx.input_logits, completeness_residual=residual,
         path_start_output=output.path_start_output, path_end_output=output.path_end_output,
-        frames=output.frames, frame_indices=output.frame_indices, timings=dict(ctx.timings), config=config,
+        frames=output.frames, frame_indices=output.frame_indices, path_outputs=output.path_outputs,
+        segment_sums=output.segment_sums, timings=dict(ctx.timings), config=config,
     )
 
 
@@ -100,7 +103,9 @@ stays fp32. seed: IG2's reference draw. callback(done, total) is called as the p
 exception raised from it aborts the run (cancellation). normalization: (mean, std) per channel for a
 plain module that normalizes inside its forward, so that the paths' geometry lives in its normalized
 space as the paper's does (a zoo classifier or ``ImageClassifier`` carries its own; without either, the
-input is taken as already normalized and a warning says so).
+input is taken as already normalized and a warning says so). substeps: gradients per path segment (1,
+the default, is the paper's left-point rule; k > 1 keeps the path and averages the gradient over k
+points of each pixel segment, k − 1 extra classifier passes per segment, for a smaller residual).
 
 Method options (paper defaults), as keywords; ``steps``, ``fraction``, ``interpolation`` and
 ``schedule`` go to whichever method has that option, and a prefixed name (``ig2_step_size``) also works:

@@ -11,8 +11,10 @@ import torch
 from torch import nn
 
 from magig_core.attribution import validation as check
+from magig_core.attribution.integrator import PathIntegrator
 from magig_core.attribution.model import (
     NormalizedModel,
+    gradient_pass,
     model_device,
     objective_values,
     target_probabilities,
@@ -40,6 +42,7 @@ class Context:
     autoencoder: Autoencoder | None = None
     references01: torch.Tensor | None = None  # IG2's reference bank, [R,C,H,W] in [0,1]
     seed: int = 0
+    substeps: int = 1  # gradients per segment of the pixel path (1: the paper's left-point rule)
     callback: ProgressCallback | None = None
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -79,6 +82,21 @@ class Context:
     def points_per_chunk(self) -> int:
         return max(1, self.chunk_rows // self.batch_size)
 
+    def path_integrator(self, num_points: int) -> PathIntegrator:
+        """An integrator for a path of ``num_points`` with this call's frames and segment refinement."""
+        return PathIntegrator(num_points, self.frames, self.model.denormalize, substeps=self.substeps,
+                              gradient_fn=self._gradients)
+
+    def _gradients(self, images: torch.Tensor) -> torch.Tensor:
+        """Input gradients of the objective at extra points, ``len(images) / B`` points of every image."""
+        grads = []
+        with torch.enable_grad():
+            for part in images.split(max(self.batch_size, self.chunk_rows // self.batch_size * self.batch_size)):
+                part = part.detach().requires_grad_(True)
+                targets = self.targets.repeat(part.shape[0] // self.batch_size)
+                grads.append(gradient_pass(self.model, part, targets, self.objective, [part]).grads[0])
+        return torch.cat(grads)
+
     def report(self, done: int, total: int) -> None:
         if self.callback is not None:
             self.callback(done, total)
@@ -110,6 +128,7 @@ def build_context(
     seed: int,
     callback: ProgressCallback | None,
     normalization: tuple[Sequence[float], Sequence[float]] | None = None,
+    substeps: int = 1,
 ) -> Context:
     """Check every shared argument, move the images to the classifier's device and run it once on both ends."""
     images = check.check_images(images)
@@ -130,7 +149,7 @@ def build_context(
         model=model, inputs01=images, baseline01=baseline01, targets=chosen, objective=objective,
         chunk_rows=_chunk_rows(chunk_size, device), input_logits=input_logits, baseline_logits=baseline_logits,
         frames=check.check_nonnegative_int(frames, "frames"), autoencoder=autoencoder, references01=references,
-        seed=seed, callback=callback,
+        seed=seed, substeps=_check_substeps(substeps), callback=callback,
     )
 
 
@@ -153,6 +172,12 @@ def _autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     if precision == "fp16" and device.type != "cuda":
         raise ArgumentError("precision='fp16' needs a CUDA device; use 'bf16' or 'fp32' on the CPU")
     return PRECISIONS[precision]
+
+
+def _check_substeps(substeps: int) -> int:
+    if isinstance(substeps, bool) or not isinstance(substeps, int) or substeps < 1:
+        raise ArgumentError(f"substeps must be a positive integer (gradients per path segment); got {substeps!r}")
+    return substeps
 
 
 def _chunk_rows(chunk_size: int | None, device: torch.device) -> int:

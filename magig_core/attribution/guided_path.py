@@ -41,7 +41,7 @@ def guided_path(
     coords = start.reshape(rows, -1).clone()
     total_l1 = (flat_end - coords).abs().sum(dim=1)
     divisor = steps if schedule == "paper" else steps - 1
-    integrator = PathIntegrator(steps, ctx.frames, ctx.model.denormalize)
+    integrator = ctx.path_integrator(steps)
     with ctx.phase("path"), torch.enable_grad():
         for k in range(steps - 1):
             guide = k < steps - 2

@@ -29,6 +29,8 @@ class MethodOutput:
     frames: torch.Tensor | None = None  # [B,F,3,H,W] path images in [0,1] space, unclamped
     frame_indices: torch.Tensor | None = None  # [F] path index of each frame
     nonfinite_gradients: int = 0  # gradient entries that were not finite and were counted as zero
+    path_outputs: torch.Tensor | None = None  # [B,N] F_c at every path point (methods with one path)
+    segment_sums: torch.Tensor | None = None  # [B,N-1] each segment's share of ΣA
     details: dict[str, Any] = field(default_factory=dict)  # run facts beyond the options (e.g. a bank size)
 
 
@@ -58,6 +60,8 @@ class Explanation:
     path_end_output: torch.Tensor | None = None  # [B] F_c at the path's last point
     frames: torch.Tensor | None = None  # [B,F,3,H,W] path images in [0,1] space, unclamped
     frame_indices: torch.Tensor | None = None  # [F] path index of each frame
+    path_outputs: torch.Tensor | None = None  # [B,N] F_c at every path point
+    segment_sums: torch.Tensor | None = None  # [B,N-1] each segment's share of ΣA
     timings: dict[str, float] = field(default_factory=dict)  # seconds per phase
     config: dict[str, Any] = field(default_factory=dict)  # every hyperparameter actually used
 
@@ -83,6 +87,17 @@ class Explanation:
         if self.path_start_output is None or self.path_end_output is None:
             return self.path_residual
         return self.path_residual / _nonzero(self.path_end_output - self.path_start_output)
+
+    @property
+    def segment_errors(self) -> torch.Tensor | None:
+        """[B,N-1] F_c(p_{k+1}) − F_c(p_k) − (segment k's share of ΣA): where along the path the sum misses.
+
+        Their total is the path residual's signed value, so this shows whether the error builds up inside
+        the path or in its final jump to the input.
+        """
+        if self.path_outputs is None or self.segment_sums is None:
+            return None
+        return self.path_outputs.diff(dim=1) - self.segment_sums
 
     @property
     def frame_probs(self) -> torch.Tensor | None:

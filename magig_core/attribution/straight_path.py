@@ -20,7 +20,7 @@ ImagesAt = Callable[[range], torch.Tensor]  # path indices -> normalized images 
 
 def integrate_points(ctx: Context, num_points: int, images_at: ImagesAt) -> PathIntegrator:
     """Left-point Riemann sum over points produced chunk by chunk, in path order."""
-    integrator = PathIntegrator(num_points, ctx.frames, ctx.model.denormalize)
+    integrator = ctx.path_integrator(num_points)
     rows = ctx.batch_size
     repeated_targets = None
     with torch.enable_grad():

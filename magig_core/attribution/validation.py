@@ -10,7 +10,8 @@ from magig_core.errors import ArgumentError, ArgumentTypeError
 def check_images(images: torch.Tensor, name: str = "images") -> torch.Tensor:
     """A float batch [B,3,H,W] in [0,1]; a single [3,H,W] image gets a batch axis."""
     if not isinstance(images, torch.Tensor):
-        raise ArgumentTypeError(f"{name} must be a torch.Tensor of shape [B,3,H,W] in [0,1]; got {type(images).__name__}")
+        raise ArgumentTypeError(
+            f"{name} must be a torch.Tensor of shape [B,3,H,W] in [0,1]; got {type(images).__name__}")
     if images.dim() == 3:
         images = images.unsqueeze(0)
     if images.dim() != 4 or images.shape[1] != 3:
@@ -18,7 +19,8 @@ def check_images(images: torch.Tensor, name: str = "images") -> torch.Tensor:
     if images.shape[0] == 0 or images.shape[2] < 1 or images.shape[3] < 1:
         raise ArgumentError(f"{name} is empty: shape {tuple(images.shape)}")
     if not images.is_floating_point():
-        raise ArgumentTypeError(f"{name} must be a float tensor in [0,1]; got {images.dtype} (divide uint8 images by 255)")
+        raise ArgumentTypeError(
+            f"{name} must be a float tensor in [0,1]; got {images.dtype} (divide uint8 images by 255)")
     if not bool(torch.isfinite(images).all()):
         raise ArgumentError(f"{name} contains NaN or infinite values")
     low, high = float(images.min()), float(images.max())
@@ -61,7 +63,8 @@ def check_targets(targets, batch: int, num_classes: int, device: torch.device) -
     bad = (tensor < 0) | (tensor >= num_classes)
     if bool(bad.any()):
         raise ArgumentError(
-            f"target class {int(tensor[bad][0])} is out of range: the classifier has {num_classes} classes (0…{num_classes - 1})"
+            f"target class {int(tensor[bad][0])} is out of range: the classifier has {num_classes} classes "
+            f"(0…{num_classes - 1})"
         )
     return tensor.long()
 

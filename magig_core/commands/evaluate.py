@@ -33,7 +33,7 @@ from magig_core.evaluation.plan import (
     require_autoencoders,
 )
 from magig_core.evaluation.records import RecordWriter, rank_file, read_records, write_merged
-from magig_core.evaluation.summary import summarize_job, write_summary
+from magig_core.evaluation.summary import add_paired_differences, summarize_job, write_summary
 from magig_core.metrics.faithfulness import IMPUTATIONS, PAPER_RATIOS
 from magig_core.metrics.perceptual import LPIPS_NETS, LpipsUnavailableError, load_frame_distance
 from magig_core.models.errors import WeightsUnavailableError
@@ -67,7 +67,10 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
     models.add_argument("--classifier", help="classifier name(s), comma-separated (default for demo: "
                                              "demo-shapes; for cifar10: cifar10-resnet56)")
     models.add_argument("--classifier-weights", help="local weights: PATH, or name=PATH,... per classifier")
-    models.add_argument("--methods", default="ig,gig,ma-gig", help="comma-separated methods (default ig,gig,ma-gig)")
+    models.add_argument("--methods", default="ig,gig,ma-gig",
+                        help="comma-separated methods, or all (default ig,gig,ma-gig)")
+    models.add_argument("--reference-method", default="ma-gig",
+                        help="the method every other one is compared with, image by image (default ma-gig)")
     models.add_argument("--autoencoder", help="autoencoder for eig/mig/ma-gig: NAME, or method=NAME,... "
                                               "(default for demo: demo-shapes; for cifar10: taef2)")
     models.add_argument("--autoencoder-weights", help="local autoencoder weights folder/file (all autoencoders)")
@@ -302,6 +305,7 @@ def _finish(args, image_set: ImageSet, jobs: list[Job], ratios, written: int, se
     for job in jobs:
         mine = [r for (image_id, h), r in records.items() if h == job.hash and image_id in wanted]
         results.append(summarize_job(job, sorted(mine, key=lambda r: r["index"])))
+    add_paired_differences(results, method_spec(args.reference_method).name)
     missing = len(wanted) * len(hashes) - sum(r["images"] for r in results)
     summary = {
         "dataset": image_set.name,

@@ -12,12 +12,19 @@ import json
 import sys
 from pathlib import Path
 
+from magig_core.explorer.examples import REAL_AUTOENCODER, REAL_CLASSIFIER
+
 
 def build_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("images", nargs="*", help="image files (default: the bundled demo examples)")
-    parser.add_argument("--classifier", default="demo-shapes", help="classifier name or architecture (default demo-shapes)")
-    parser.add_argument("--autoencoder", default="demo-shapes", help="autoencoder for latent methods (default demo-shapes)")
-    parser.add_argument("--methods", default="ma-gig,gig", help="comma-separated methods or aliases (default ma-gig,gig)")
+    parser.add_argument("images", nargs="*",
+                        help="image files (default: the bundled gallery images meant for the chosen classifier)")
+    parser.add_argument("--classifier", default=REAL_CLASSIFIER,
+                        help=f"classifier name or architecture (default {REAL_CLASSIFIER}, bundled)")
+    parser.add_argument("--autoencoder", default=REAL_AUTOENCODER,
+                        help="autoencoder for latent methods and the manifold diagnostics "
+                             f"(default {REAL_AUTOENCODER}, bundled)")
+    parser.add_argument("--methods", default="ma-gig,gig",
+                        help="comma-separated methods or aliases, or all (default ma-gig,gig)")
     parser.add_argument("--steps", default=None,
                         help="path points: N for every method with a path (IG2 keeps its 201 search steps), or "
                              "method=N,... (default: the paper's)")
@@ -29,14 +36,18 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", type=int, default=None, help="class index to explain (default: prediction)")
     parser.add_argument("--size", type=int, default=None,
                         help="working resolution in pixels (default: the classifier's input size)")
+    parser.add_argument("--frames", type=int, default=16,
+                        help="path images kept per method for the path diagnostics (default 16)")
+    parser.add_argument("--substeps", type=int, default=1,
+                        help="gradients per path segment (default 1, the paper's rule; more lowers the residual)")
     parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
     parser.add_argument("--out", default="runs/explain", help="output folder (default runs/explain)")
     talk = parser.add_argument_group("slides (--animate)")
     talk.add_argument("--animate", action="store_true",
                       help="also write <image>_path.gif, <image>_path.mp4 (each path method's images side by side, "
-                           "target probability under each) and <image>_slide.png (16:9 maps); methods without "
-                           "path images (GI, AGI) are left out of the animation with a note")
-    talk.add_argument("--frames", type=int, default=16, help="path images per method in the animation (default 16)")
+                           "target probability under each; one frame per path image, see --frames) and "
+                           "<image>_slide.png (16:9 maps); methods without path images (GI, AGI) are left out "
+                           "of the animation with a note")
     talk.add_argument("--animate-size", default="1280x720",
                       help="pixel size WxH of the animation and the slide (default 1280x720; 1920x1080 for full HD)")
     talk.add_argument("--animate-seconds", type=float, default=3.0,
@@ -78,16 +89,17 @@ def _explain_files(args: argparse.Namespace, methods: list[str], options: dict[s
     from magig_core.attribution import explain, method_spec
     from magig_core.explorer.examples import gallery, reference_bank
     from magig_core.images import ImageInputError, load_image, to_tensor
+    from magig_core.metrics import load_frame_distance, off_manifold_curve, reconstruction_psnr
     from magig_core.models import default_device, load_autoencoder, load_classifier
 
     device = torch.device(args.device) if args.device else default_device()
     classifier = load_classifier(args.classifier, device=device)
-    needs_autoencoder = any(method_spec(m).needs_autoencoder for m in methods)
-    autoencoder = load_autoencoder(args.autoencoder, device=device) if needs_autoencoder else None
+    autoencoder = load_autoencoder(args.autoencoder, device=device) if args.autoencoder else None
     size = (args.size, args.size) if args.size else tuple(classifier.input_size)
     draws = any(method_spec(m).draws_references for m in methods)
     references = reference_bank(size, gallery()).to(device) if draws else None
-    paths = [Path(p) for p in args.images] or _example_paths()
+    distance = load_frame_distance(device=device)
+    paths = [Path(p) for p in args.images] or _example_paths(args.classifier)
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     for path in paths:
@@ -98,16 +110,24 @@ def _explain_files(args: argparse.Namespace, methods: list[str], options: dict[s
             continue
         image = to_tensor(loaded.image, size).to(device)
         targets = None if args.target is None else [args.target]
-        results = {}
+        psnr = float(reconstruction_psnr(autoencoder, image)[0]) if autoencoder is not None else None
+        results, off_manifold = {}, {}
         for method in methods:
-            frames = args.frames if args.animate and method_spec(method).has_frames else 0
+            spec = method_spec(method)
             results[method] = explain(
                 image, classifier, method, autoencoder=autoencoder, targets=targets, objective=args.objective,
-                references=references, frames=frames, **options[method],
+                references=references, frames=args.frames if spec.has_frames else 0, substeps=args.substeps,
+                **options[method],
             ).to("cpu")
-            _print_summary(path, method, results[method], classifier.class_names)
+            if autoencoder is not None and results[method].frames is not None:
+                off_manifold[method] = off_manifold_curve(
+                    results[method].frames.float(), autoencoder, distance,
+                    frame_indices=results[method].frame_indices, num_points=results[method].num_path_points)
+            _print_summary(path, method, results[method], classifier.class_names, off_manifold.get(method))
+        if psnr is not None:
+            print(f"{path.name:28s} {args.autoencoder} reconstruction PSNR {psnr:.1f} dB")
         stem = out_dir / path.stem
-        _save(stem, image[0].cpu(), results, classifier.class_names)
+        _save(stem, image[0].cpu(), results, classifier.class_names, psnr=psnr, off_manifold=off_manifold)
         np.savez_compressed(f"{stem}_attributions.npz", **{m: r.attributions[0].numpy() for m, r in results.items()})
         if args.animate:
             _animate(stem, image[0].cpu(), results, classifier.class_names, args)
@@ -115,18 +135,19 @@ def _explain_files(args: argparse.Namespace, methods: list[str], options: dict[s
     return 0
 
 
-def _example_paths() -> list[Path]:
-    from magig_core.demo.examples import load_examples
+def _example_paths(classifier: str) -> list[Path]:
+    from magig_core.explorer.examples import gallery
 
-    return [Path(entry["path"]) for entry in load_examples()]
+    return [Path(example.path) for example in gallery() if example.classifier == classifier]
 
 
-def _print_summary(path: Path, method: str, result, class_names) -> None:
+def _print_summary(path: Path, method: str, result, class_names, off_manifold) -> None:
     target = int(result.targets[0])
     name = class_names[target] if class_names else str(target)
+    manifold = f" off-manifold AUC={float(off_manifold.auc[0]):.3f}" if off_manifold is not None else ""
     print(
         f"{path.name:28s} {method:7s} class {name!r:18s} p={float(result.path_probs[0, -1]):.3f} "
-        f"residual={float(result.completeness_residual[0]):.2e} {result.timings['total']:.2f}s"
+        f"residual={float(result.completeness_residual[0]):.2e}{manifold} {result.timings['total']:.2f}s"
     )
 
 
@@ -153,7 +174,7 @@ def _animate(stem: Path, image, results: dict, class_names, args: argparse.Names
         print(f"{stem.name}: note: {note}")
 
 
-def _save(stem: Path, image, results: dict, class_names) -> None:
+def _save(stem: Path, image, results: dict, class_names, *, psnr: float | None, off_manifold: dict) -> None:
     from magig_core import viz
     from magig_core.attribution import method_spec
 
@@ -169,9 +190,19 @@ def _save(stem: Path, image, results: dict, class_names) -> None:
             "baseline_output": float(r.baseline_output[0]),
             "completeness_residual": float(r.completeness_residual[0]),
             "path_residual": float(r.path_residual[0]),
+            **_curve_fields(off_manifold.get(method)),
             "timings": r.timings,
             "config": r.config,
         }
         for method, r in results.items()
     }
+    summary = {"reconstruction_psnr_db": psnr, "methods": summary}
     Path(f"{stem}_summary.json").write_text(json.dumps(summary, indent=2))
+
+
+def _curve_fields(curve) -> dict:
+    """The off-manifold curve of one method for the summary (empty for a method without frames)."""
+    if curve is None:
+        return {}
+    return {"off_manifold": {"distance": curve.name, "t": curve.t.tolist(), "values": curve.values[0].tolist(),
+                             "auc": float(curve.auc[0])}}

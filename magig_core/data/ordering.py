@@ -1,4 +1,4 @@
-"""The image orders and splits the paper's evaluation sets were drawn with (METHODS.md §3.4)."""
+"""The image orders and splits the paper's evaluation sets were drawn with (docs/methods.md §6)."""
 
 from __future__ import annotations
 

@@ -22,6 +22,9 @@ class PlanError(ArgumentError):
 
 
 def parse_methods(text: str) -> list[str]:
+    """Comma-separated names or aliases; ``all`` means every registered method."""
+    if text.strip().lower() == "all":
+        return list(method_names())
     names = [m for m in text.split(",") if m.strip()]
     if not names:
         raise PlanError(f"--methods is empty; choose from {', '.join(method_names())}")

@@ -78,8 +78,9 @@ def validate(settings: RunSettings, *, on_gpu: bool, num_classes: int | None) ->
     low, high = STEPS_RANGE
     if isinstance(settings.steps, bool) or not isinstance(settings.steps, int) or not low <= settings.steps <= high:
         raise SettingsError(f"Steps must be a whole number between {low} and {high}; got {settings.steps}.")
+    low_size, high_size = SIZE_RANGE
     if settings.size is not None and not (
-            isinstance(settings.size, int) and SIZE_RANGE[0] <= settings.size <= SIZE_RANGE[1] and settings.size % 8 == 0):
+            isinstance(settings.size, int) and low_size <= settings.size <= high_size and settings.size % 8 == 0):
         raise SettingsError(f"The working resolution must be a multiple of 8 between {SIZE_RANGE[0]} and "
                             f"{SIZE_RANGE[1]} pixels; got {settings.size}.")
     if settings.fraction is not None and not 0 < settings.fraction <= 1:

@@ -8,6 +8,7 @@ from magig_core.metrics.faithfulness import (
     importance_ranks,
     perturb,
 )
+from magig_core.metrics.manifold import off_manifold_curve, reconstruct, reconstruction_psnr
 from magig_core.metrics.path import (
     Completeness,
     PathCurve,
@@ -39,7 +40,10 @@ __all__ = [
     "faithfulness",
     "importance_ranks",
     "load_frame_distance",
+    "off_manifold_curve",
     "path_positions",
     "perturb",
+    "reconstruct",
+    "reconstruction_psnr",
     "trapezoid_auc",
 ]

@@ -1,4 +1,4 @@
-"""DiffID, Insertion and Deletion exactly as the paper's tables were produced (METHODS.md §3.1).
+"""DiffID, Insertion and Deletion exactly as the paper's tables were produced (docs/methods.md §5.1).
 
 Per image, every element of the C×H×W normalized input is ranked by |A|. Deletion at ratio r replaces the
 m = ⌊n·r⌋ MOST important elements, Insertion at r replaces the m LEAST important ones (keeps the top

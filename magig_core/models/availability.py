@@ -39,7 +39,9 @@ def _demo_status() -> str | None:
     from magig_core.demo.models import CARD_FILE, DEFAULT_WEIGHTS_DIR
 
     card = DEFAULT_WEIGHTS_DIR / CARD_FILE
-    return None if card.is_file() else f"the bundled demo weights are missing ({card}); run `python -m magig_core demo-train`"
+    if card.is_file():
+        return None
+    return f"the bundled demo weights are missing ({card}); run `python -m magig_core demo-train`"
 
 
 def _bundled_files(name: str, kind: Literal["classifier", "autoencoder"]) -> list[Path] | None:

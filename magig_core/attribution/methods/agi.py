@@ -25,7 +25,8 @@ class AGIOptions:
     def __post_init__(self) -> None:
         check.check_nonnegative_int(self.iterations, "agi_iterations")
         check.check_positive(self.epsilon, "agi_epsilon")
-        check.check_nonnegative_int(self.negative_classes, "agi_negative_classes")
+        if check.check_nonnegative_int(self.negative_classes, "agi_negative_classes") < 1:
+            raise ValueError("agi_negative_classes must be at least 1")
 
 
 def negative_classes(num_classes: int, requested: int) -> list[int]:
@@ -40,8 +41,7 @@ def run(ctx: Context, options: AGIOptions) -> MethodOutput:
     Many paths, one per negative class, so there is no single path start: its outputs are NaN.
     """
     rows = ctx.batch_size
-    requested = max(1, options.negative_classes)
-    negatives = torch.tensor(negative_classes(ctx.num_classes, requested), device=ctx.inputs01.device)
+    negatives = torch.tensor(negative_classes(ctx.num_classes, options.negative_classes), device=ctx.inputs01.device)
     per_image = len(negatives)
     image_index = torch.arange(rows, device=negatives.device).repeat_interleave(per_image)
     adversary = negatives.repeat(rows)
@@ -98,7 +98,7 @@ def _walk(
 
 def cost(options: AGIOptions, num_classes: int) -> Passes:
     """Worst case: every negative class runs all its iterations (one forward, two backward each)."""
-    walks = len(negative_classes(num_classes, max(1, options.negative_classes))) * options.iterations
+    walks = len(negative_classes(num_classes, options.negative_classes)) * options.iterations
     return Passes(classifier_forward=walks, classifier_backward=2 * walks)
 
 

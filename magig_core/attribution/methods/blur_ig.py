@@ -28,10 +28,12 @@ TRUNCATE = 4.0  # kernel radius in standard deviations, as scipy.ndimage.gaussia
 
 @dataclass(frozen=True)
 class BlurIGOptions:
+    """PAIR's defaults (Blur IG is not in the paper), with ``steps`` counting path points like every method."""
+
     steps: int = 200  # path points, from the most blurred image to the input
     max_sigma: float = 50.0  # blur of the path's start, in pixels
     grad_step: float = 0.01  # forward-difference step for ∂x/∂σ
-    sqrt: bool = False  # space the σ values as the square root of a linear ramp
+    sqrt: bool = False  # σ_i = sqrt(i·max_sigma/(steps−1)), as PAIR: the most blurred σ is then √max_sigma
 
     def __post_init__(self) -> None:
         check.check_steps(self.steps)

@@ -42,8 +42,9 @@ def run(ctx: Context, options: MAGIGOptions) -> MethodOutput:
 def cost(options: MAGIGOptions, num_classes: int) -> Passes:
     """N−1 decodes with a graph, N−2 decoder backwards, N classifier passes (two at the first point)."""
     n = options.steps
-    return Passes(classifier_forward=n, classifier_backward=n, decoder_forward=n - 1, decoder_backward=n - 2,
-                  encoder_forward=2)
+    guided = n > 2  # with two points the path is the raw baseline and the raw input: nothing to decode
+    return Passes(classifier_forward=n, classifier_backward=n, decoder_forward=n - 1 if guided else 0,
+                  decoder_backward=max(n - 2, 0), encoder_forward=2)
 
 
 SPEC = register(MethodSpec(

@@ -32,6 +32,9 @@ class MIGOptions:
         check.check_positive(self.learning_rate, "mig_learning_rate")
         check.check_nonnegative_int(self.iterations, "mig_iterations")
         check.check_choice(self.sweep, SWEEPS, "mig_sweep")
+        if isinstance(self.energy_threshold, bool) or not isinstance(self.energy_threshold, (int, float)) \
+                or not self.energy_threshold >= 0:
+            raise ValueError(f"mig_energy_threshold must be a non-negative number; got {self.energy_threshold!r}")
 
 
 def run(ctx: Context, options: MIGOptions) -> MethodOutput:
@@ -46,12 +49,14 @@ def run(ctx: Context, options: MIGOptions) -> MethodOutput:
 
 
 def cost(options: MIGOptions, num_classes: int) -> Passes:
-    """Cached decodes: per sweep one graph forward + VJP for the energy and two forwards + one VJP to update."""
-    n, interior = options.steps, options.steps - 2
-    sweeps = options.iterations
+    """Cached decodes. Per sweep: the energy check decodes every interior point with a graph and runs its
+    VJP; Gauss–Seidel then re-derives each point's η (forward + VJP) and decodes the moved point, Jacobi
+    only decodes the moved points (it reuses the check's η). At most ``iterations`` sweeps."""
+    n, interior, sweeps = options.steps, options.steps - 2, options.iterations
+    forwards, backwards = (3, 2) if options.sweep == "gauss-seidel" else (2, 1)
     return Passes(
         classifier_forward=n, classifier_backward=n, encoder_forward=2,
-        decoder_forward=n + sweeps * 3 * interior, decoder_backward=sweeps * 2 * interior,
+        decoder_forward=n + sweeps * forwards * interior, decoder_backward=sweeps * backwards * interior,
     )
 
 
