@@ -21,6 +21,7 @@ except ImportError:
 import json
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -403,7 +404,7 @@ def _restore(shared: SharedRun, classifier_now: str, source: str) -> dict:
             + ". Press Run (a result computed before shows at once)."
             + "".join(f" Note: {n}." for n in notes), duration=10)
     return {
-        **({UI.image: example.path} if example else {}),
+        **({UI.shared_image: (example.path, time.time_ns())} if example else {}),
         UI.classifier: settings.classifier, UI.autoencoder: settings.autoencoder, UI.methods: methods,
         UI.steps: settings.steps, UI.fraction: settings.fraction or 0.0, UI.interpolation: settings.interpolation,
         UI.objective: settings.objective, UI.precision: settings.precision, UI.size: size,
@@ -443,9 +444,18 @@ def restore_target(target: str, classifier: str, pending: dict | None) -> dict:
     return {UI.target: gr.skip(), UI.pending_target: gr.skip()}
 
 
+def show_shared_image(shared: tuple[str, int] | None) -> str | None:
+    """Put a shared run's gallery image into the input as a plain value.
+
+    Any update of the image component (even ``gr.skip()``) makes Gradio rebuild it for the session without
+    its raw-upload preprocessing, so only handlers that always set a plain value may output to it.
+    """
+    return None if shared is None else shared[0]
+
+
 def _unchanged() -> dict:
     """No update for any widget a shared run restores."""
-    return {c: gr.skip() for c in (UI.image, *_restored_settings(), UI.pending_target)}
+    return {c: gr.skip() for c in (UI.shared_image, *_restored_settings(), UI.pending_target)}
 
 
 def _restored_settings() -> list:
@@ -462,6 +472,7 @@ def _talk_mode(demo: gr.Blocks) -> None:
     UI.stage = gr.HTML(stage_html(None, None, []), elem_id="stage", js_on_load=None, apply_default_css=False,
                        container=False, padding=False)
     UI.pending_target = gr.State(None)
+    UI.shared_image = gr.State(None)  # (path, stamp): the image goes in by its own event, as a plain value
     with gr.Accordion("Talk mode: stage view, slides, sharing", open=False, elem_id="talk"):
         gr.Markdown("**Stage view** (button under Run, or open the page with `?view=stage`): maps and path "
                     "images only, full window; ← → step along the path, space plays, Esc leaves.")
@@ -478,7 +489,7 @@ def _talk_mode(demo: gr.Blocks) -> None:
                          file_types=[".json"], type="filepath", elem_id="open-report")
         gr.Markdown(warm_status, elem_id="warm-status")
     settings = _restored_settings()
-    restored = [UI.image, *settings, UI.pending_target]
+    restored = [UI.shared_image, *settings, UI.pending_target]
     gr.on([UI.maps.change], refresh_stage, [UI.state, UI.style, UI.scale], UI.stage, show_progress="hidden",
           api_visibility="undocumented")
     slides.click(make_slides, [UI.state, slide_size, UI.scale], slide_files, api_name="slides")
@@ -486,6 +497,8 @@ def _talk_mode(demo: gr.Blocks) -> None:
         None, link, link, js="(query) => query ? location.origin + location.pathname + query : query")
     report.upload(load_report, [report, UI.classifier], restored, api_name="open_report")
     demo.load(open_link, UI.classifier, restored, api_visibility="undocumented")
+    UI.shared_image.change(show_shared_image, UI.shared_image, UI.image, api_visibility="undocumented",
+                           show_progress="hidden")
     UI.target.change(restore_target, [UI.target, UI.classifier, UI.pending_target], [UI.target, UI.pending_target],
                      api_visibility="undocumented", show_progress="hidden")
 
