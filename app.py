@@ -20,9 +20,11 @@ except ImportError:
 
 import functools
 import inspect
+import json
 import logging
 import os
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -56,7 +58,20 @@ from magig_core.explorer.render import (
 )
 from magig_core.explorer.report import DownloadFolders, build_report, write_downloads
 from magig_core.explorer.service import Explorer, RunState
-from magig_core.explorer.settings import DEFAULT_METHODS, STEPS_RANGE, RunSettings, methods_reading
+from magig_core.explorer.settings import DEFAULT_METHODS, STEPS_RANGE, RunSettings, SettingsError, methods_reading
+from magig_core.explorer.share import (
+    SharedRun,
+    example_name,
+    example_of_file,
+    find_example,
+    from_query,
+    open_report,
+    to_query,
+)
+from magig_core.explorer.slides import write_slides
+from magig_core.explorer.stage import stage_css, stage_head, stage_html
+from magig_core.explorer.warmup import warm_policy
+from magig_core.talk import TalkOptions
 
 TITLE = "MA-GIG Explorer"
 SIZES = (AUTO_SIZE, "64", "128", "256")
@@ -90,6 +105,12 @@ CANCELS = CancelFlags()
 DOWNLOADS = DownloadFolders(Path(tempfile.gettempdir()) / "magig-explorer-downloads")
 UI = SimpleNamespace()  # the components, filled in by build_app; handlers key their outputs by them
 LOG = logging.getLogger("magig.app")
+SLIDE_SIZES = {"1280×720": (1280, 720), "1920×1080": (1920, 1080)}
+# Gallery results computed in the background at start-up, with each example's own models and the page's
+# opening settings; on Spaces (or with MAGIG_WARM_EXAMPLES=off) the cache fills lazily instead: the first
+# click computes, later ones replay.
+WARMER = (EXPLORER.warm_examples(lambda example: RunSettings(example.classifier, example.autoencoder))
+          if warm_policy() == "eager" else None)
 
 
 def pick_example(evt: gr.SelectData) -> dict:
@@ -373,6 +394,174 @@ def cancel(request: gr.Request) -> str:
     return "Cancelling…"
 
 
+# Talk mode: stage view, slides, shared links and reports -------------------------------------------
+
+@friendly
+def refresh_stage(state: RunState | None, style: str, scale: str) -> str:
+    """The stage's HTML for the current results (every path image embedded; the browser steps through them)."""
+    if state is None:
+        return stage_html(None, None, [])
+    return stage_html(state.settings, state.context, state.results, style=style, scale=scale)
+
+
+@friendly
+def make_slides(state: RunState | None, size: str, scale: str) -> list[str]:
+    """Path animation (GIF, MP4) and 16:9 maps slide (on the colour scale chosen for the maps) of the results."""
+    if state is None or not state.results:
+        raise gr.Error("Nothing to put on slides yet: run an example first.", duration=8)
+    options = TalkOptions(size=SLIDE_SIZES[size], scale=scale)
+    paths, notes = write_slides(state.context, state.results, DOWNLOADS.new(), options)
+    for note in notes:
+        gr.Info(note, duration=8)
+    return [str(p) for p in paths]
+
+
+@friendly
+def share_link(image, classifier, autoencoder, methods, steps, fraction, interpolation, objective, target,
+               precision, size) -> str:
+    """The query string that reopens these settings (and the image, when it is a gallery example)."""
+    try:
+        settings = _settings(classifier, autoencoder, methods, steps, fraction, interpolation, objective, target,
+                             precision, size)
+    except SettingsError as err:
+        raise gr.Error(str(err), duration=10) from err
+    example = example_of_file(EXPLORER.examples, image)
+    if image is not None and example is None:
+        gr.Info("An uploaded image cannot travel in a link: the link carries the settings only.", duration=8)
+    return to_query(settings, example_name(example) if example else None)
+
+
+def _restore(shared: SharedRun, classifier_now: str, source: str) -> dict:
+    """Widget values for a shared run; the target waits for the classifier's class list when that changes."""
+    settings, notes = shared.settings, []
+    classifiers = [c.name for c in EXPLORER.catalog.choices("classifier")]
+    autoencoders = [c.name for c in EXPLORER.catalog.choices("autoencoder")]
+    methods = [m for m in settings.methods if m in {name for _, name in _method_choices()}]
+    if settings.classifier not in classifiers or settings.autoencoder not in autoencoders:
+        raise gr.Error(f"The {source} names models this app does not offer: {settings.classifier}, "
+                       f"{settings.autoencoder}.", duration=12)
+    size = AUTO_SIZE if settings.size is None else str(settings.size)
+    if size not in SIZES:
+        notes.append(f"working resolution {settings.size} is not offered here; the classifier's own is used")
+        size = AUTO_SIZE
+    if (settings.frames, settings.seed) != (RunSettings.frames, RunSettings.seed):
+        notes.append("frames and seed cannot be set in the app; its defaults are used")
+    names = EXPLORER.class_names(settings.classifier)
+    target = TOP1 if settings.target is None else f"{settings.target}: " + (
+        names[settings.target] if 0 <= settings.target < len(names) else "unknown class")
+    example = find_example(EXPLORER.examples, shared.example)
+    if shared.example and example is None:
+        notes.append(f"the image {shared.example!r} is not in this app's gallery")
+    pending = {"target": target, "classifier": settings.classifier} if (
+        settings.classifier != classifier_now and target != TOP1) else None
+    gr.Info(f"Settings restored from the {source}"
+            + (f" with the example '{example.caption}'" if example else "")
+            + ". Press Run (a result computed before shows at once)."
+            + "".join(f" Note: {n}." for n in notes), duration=10)
+    return {
+        **({UI.shared_image: (example.path, time.time_ns())} if example else {}),
+        UI.classifier: settings.classifier, UI.autoencoder: settings.autoencoder, UI.methods: methods,
+        UI.steps: settings.steps, UI.fraction: settings.fraction or 0.0, UI.interpolation: settings.interpolation,
+        UI.objective: settings.objective, UI.precision: settings.precision, UI.size: size,
+        UI.target: gr.Dropdown(choices=[TOP1] + [f"{i}: {n}" for i, n in enumerate(names)], value=target),
+        UI.pending_target: pending,
+    }
+
+
+@friendly
+def open_link(classifier_now: str, request: gr.Request) -> dict:
+    """Restore the run a shared link describes (its query string); a plain visit changes nothing."""
+    params = dict(request.query_params) if request is not None else {}
+    try:
+        shared = from_query(params, RunSettings(DEFAULT_CLASSIFIER, DEFAULT_AUTOENCODER))
+    except SettingsError as err:
+        raise gr.Error(str(err), duration=12) from err
+    return _unchanged() if shared is None else _restore(shared, classifier_now, "link")
+
+
+@friendly
+def load_report(path: str | None, classifier_now: str) -> dict:
+    """Restore the settings (and the gallery image) of a report.json from the downloads."""
+    if path is None:
+        return _unchanged()
+    try:
+        report = json.loads(Path(path).read_text())
+        shared = open_report(report, EXPLORER)
+    except (OSError, ValueError, TypeError) as err:
+        raise gr.Error(f"This file cannot be read as a report: {err}", duration=12) from err
+    return _restore(shared, classifier_now, "report")
+
+
+@friendly
+def restore_target(target: str, classifier: str, pending: dict | None) -> dict:
+    """Re-apply a shared run's target after a classifier change reset the class chooser to top-1."""
+    if pending and classifier != pending["classifier"]:  # the shared classifier could not be loaded here
+        return {UI.target: gr.skip(), UI.pending_target: None}
+    if pending and target == TOP1:
+        return {UI.target: pending["target"], UI.pending_target: None}
+    return {UI.target: gr.skip(), UI.pending_target: gr.skip()}
+
+
+@friendly
+def show_shared_image(shared: tuple[str, int] | None) -> str | None:
+    """Put a shared run's gallery image into the input as a plain value.
+
+    Any update of the image component (even ``gr.skip()``) makes Gradio rebuild it for the session without
+    its raw-upload preprocessing, so only handlers that always set a plain value may output to it.
+    """
+    return None if shared is None else shared[0]
+
+
+def _unchanged() -> dict:
+    """No update for any widget a shared run restores."""
+    return {c: gr.skip() for c in (UI.shared_image, *_restored_settings(), UI.pending_target)}
+
+
+def _restored_settings() -> list:
+    return [UI.classifier, UI.autoencoder, UI.methods, UI.steps, UI.fraction, UI.interpolation, UI.objective,
+            UI.target, UI.precision, UI.size]
+
+
+def warm_status() -> str:
+    return "" if WARMER is None else f"Examples: {WARMER.progress.line()}."
+
+
+def _talk_mode(demo: gr.Blocks) -> None:
+    """The stage overlay and the talk tools (slides, share link, report), with their events."""
+    UI.stage = gr.HTML(stage_html(None, None, []), elem_id="stage", js_on_load=None, apply_default_css=False,
+                       container=False, padding=False)
+    UI.pending_target = gr.State(None)
+    UI.shared_image = gr.State(None)  # (path, stamp): the image goes in by its own event, as a plain value
+    with gr.Accordion("Talk mode: stage view, slides, sharing", open=False, elem_id="talk"):
+        gr.Markdown("**Stage view** (button under Run, or open the page with `?view=stage`): maps and path "
+                    "images only, full window; ← → step along the path, space plays, Esc leaves.")
+        with gr.Row():
+            slide_size = gr.Radio(list(SLIDE_SIZES), value="1280×720", label="Slide size", scale=1)
+            slides = gr.Button("Make slides: path animation (GIF, MP4) and maps (PNG)", elem_id="slides-btn",
+                               scale=2)
+        slide_files = gr.File(label="Slides", file_count="multiple", interactive=False, elem_id="slide-files")
+        with gr.Row():
+            share = gr.Button("Share link for these settings", elem_id="share-btn", scale=1)
+            link = gr.Textbox(label="Link (reopens the settings and the gallery image)", buttons=["copy"],
+                              interactive=False, elem_id="share-link", scale=3)
+        report = gr.File(label="Open a report.json from the downloads to restore its settings",
+                         file_types=[".json"], type="filepath", elem_id="open-report")
+        gr.Markdown(warm_status, elem_id="warm-status")
+    settings = _restored_settings()
+    restored = [UI.shared_image, *settings, UI.pending_target]
+    gr.on([UI.maps.change], refresh_stage, [UI.state, UI.style, UI.scale], UI.stage, show_progress="hidden",
+          api_visibility="undocumented")
+    slides.click(make_slides, [UI.state, slide_size, UI.scale], slide_files, api_name="slides")
+    share.click(share_link, [UI.image, *settings], link, api_name="share_link").then(
+        None, link, link, js="(query) => query ? location.origin + location.pathname + query : query")
+    report.upload(load_report, [report, UI.classifier], restored, api_name="open_report")
+    demo.load(open_link, UI.classifier, restored, api_visibility="undocumented")
+    UI.shared_image.change(show_shared_image, UI.shared_image, UI.image, api_visibility="undocumented",
+                           show_progress="hidden")
+    UI.target.change(restore_target, [UI.target, UI.classifier, UI.pending_target], [UI.target, UI.pending_target],
+                     api_visibility="undocumented", show_progress="hidden")
+
+
 # Layout ------------------------------------------------------------------------------------------
 
 def _method_choices() -> list[tuple[str, str]]:
@@ -424,6 +613,7 @@ def build_app() -> gr.Blocks:
                 with gr.Row():
                     run = gr.Button("Run", variant="primary", elem_id="run-btn", scale=3)
                     stop = gr.Button("Cancel", variant="stop", elem_id="cancel-btn", scale=1)
+                gr.Button("Stage view: maps and path, full window (Esc leaves)", elem_id="stage-open", size="md")
                 UI.estimate = gr.Markdown(elem_id="estimate")
                 UI.predictions = gr.Label(num_top_classes=5, label="Top-5 predictions", elem_id="predictions")
             with gr.Column(scale=3):
@@ -484,6 +674,7 @@ def build_app() -> gr.Blocks:
                               api_visibility="undocumented", **QUICK_GROUP)
         gr.on([demo.load, *(c.change for c in estimate_inputs)], estimate, estimate_inputs, UI.estimate,
               api_name="estimate", show_progress="hidden", **QUICK_GROUP)
+        _talk_mode(demo)
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=QUICK_CONCURRENCY)
     return demo
 
@@ -491,7 +682,8 @@ def build_app() -> gr.Blocks:
 def launch(demo: gr.Blocks, **kwargs):
     """Launch with the app's theme and styling (Gradio 6 takes them at launch time)."""
     theme = gr.themes.Soft(primary_hue="red", secondary_hue="blue", text_size="lg")
-    options = {"theme": theme, "css": CSS, "max_file_size": "50mb", "footer_links": ["api"]}
+    options = {"theme": theme, "css": CSS + stage_css(), "head": stage_head(), "max_file_size": "50mb",
+               "footer_links": ["api"]}
     return demo.launch(**(options | kwargs))
 
 

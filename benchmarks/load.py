@@ -80,7 +80,7 @@ class Server:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
         env = os.environ | {"GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False",
-                            "HF_HUB_OFFLINE": "1"}
+                            "HF_HUB_OFFLINE": "1", "MAGIG_WARM_EXAMPLES": "off"}  # every run computes
         self.log = log
         self.process = subprocess.Popen([sys.executable, "app.py"], cwd=app_dir, env=env, stdout=log.open("w"),
                                         stderr=subprocess.STDOUT)

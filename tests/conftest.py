@@ -11,6 +11,7 @@ from torch import nn
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ.setdefault("MAGIG_WARM_EXAMPLES", "off")  # tests decide themselves what is cached
 
 
 class IdentityAutoencoder(nn.Module):

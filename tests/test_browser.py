@@ -107,3 +107,109 @@ def test_bad_upload_shows_an_error_toast_and_the_page_keeps_working(page, tmp_pa
     page.locator("#input-image input[type=file]").set_input_files(str(bad))
     expect(page.locator("[data-testid='toast-body']").first).to_contain_text("not an image", timeout=30_000)
     page.screenshot(path=str(ARTIFACTS / "app_bad_upload.png"))
+
+
+# Talk mode at a projector's 1280×720 --------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def projector(page):
+    """A second tab of the same browser at a projector's size (one Playwright per thread)."""
+    tab = page.context.browser.new_page(viewport={"width": 1280, "height": 720})
+    tab.route(re.compile(r"^https?://(?!127\.0\.0\.1|localhost).*"), lambda route: route.abort())
+    tab.goto(page.url, wait_until="domcontentloaded")
+    tab.locator("#run-btn").wait_for(timeout=60_000)
+    yield tab
+    tab.close()
+
+
+def _shown_frames(page) -> list[str]:
+    """data-frame of the path image each method shows now."""
+    return page.eval_on_selector_all("#stage .stage-frame:not([hidden])", "els => els.map(e => e.dataset.frame)")
+
+
+def _assert_inside_viewport(page, selector: str, count: int) -> None:
+    boxes = [page.locator(selector).nth(k).bounding_box() for k in range(page.locator(selector).count())]
+    assert len(boxes) == count, selector
+    for box in boxes:
+        assert box is not None and box["width"] > 100 and box["height"] > 100, (selector, box)
+        assert box["x"] >= 0 and box["y"] >= 0, (selector, box)
+        assert box["x"] + box["width"] <= 1280 and box["y"] + box["height"] <= 720, (selector, box)
+
+
+def test_stage_view_fits_a_projector_and_steps_with_the_keyboard(projector):
+    from playwright.sync_api import expect
+
+    page = projector
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.locator("#examples .thumbnail-item").filter(has_text="demo: triangle").click()
+    expect(page.locator("#predictions")).to_contain_text("triangle", timeout=60_000)
+    page.locator("#run-btn").click()
+    expect(page.locator("#maps").get_by_label("Thumbnail 2 of 2")).to_be_visible(timeout=120_000)
+    page.screenshot(path=str(ARTIFACTS / "talk_main_1280x720.png"))
+
+    page.locator("#stage-open").click()
+    stage = page.locator("#stage .magig-stage")
+    expect(stage).to_be_visible()
+    expect(page.locator("#stage .stage-frame:not([hidden]) img")).to_have_count(2, timeout=30_000)
+    _assert_inside_viewport(page, "#stage .stage-map img", 2)
+    _assert_inside_viewport(page, "#stage .stage-frame:not([hidden]) img", 2)
+    slider = page.locator("#stage .stage-slider").bounding_box()
+    assert slider["y"] + slider["height"] <= 720
+    expect(page.locator("#stage .stage-map figcaption").first).to_have_text("MA-GIG")
+    position = page.locator("#stage .stage-position")
+    expect(position).to_have_text(re.compile(r"t = 0\.[45]\d"))  # opens mid-path, like the page's slider
+    start, before = position.inner_text(), _shown_frames(page)
+    index = int(page.locator("#stage .stage-slider").input_value())
+    page.screenshot(path=str(ARTIFACTS / "talk_stage_1280x720.png"))
+
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    expect(position).not_to_have_text(start)
+    after = _shown_frames(page)
+    assert after != before and all(int(a) > int(b) for a, b in zip(after, before, strict=True))
+    assert page.locator("#stage .stage-slider").input_value() == str(index + 2)
+    expect(page.locator("#stage .stage-frame:not([hidden]) figcaption").first).to_contain_text(
+        position.inner_text())
+    page.screenshot(path=str(ARTIFACTS / "talk_stage_stepped_1280x720.png"))
+
+    page.keyboard.press("Space")  # plays in the browser
+    page.wait_for_function("(i) => document.querySelector('#stage .stage-slider').value !== i", arg=str(index + 2))
+    page.keyboard.press("Space")
+    paused = page.locator("#stage .stage-slider").input_value()
+    page.wait_for_timeout(600)
+    assert page.locator("#stage .stage-slider").input_value() == paused
+
+    page.keyboard.press("Escape")
+    expect(stage).to_be_hidden()
+    # keys are ignored while typing into a field, even with the stage shown
+    page.locator("#target input").focus()
+    page.evaluate("document.body.classList.add('magig-stage-on')")
+    value = page.locator("#stage .stage-slider").input_value()
+    page.keyboard.press("ArrowRight")
+    assert page.locator("#stage .stage-slider").input_value() == value
+    page.evaluate("document.body.classList.remove('magig-stage-on')")
+
+
+def test_a_shared_link_reopens_the_settings_and_the_example(projector):
+    from playwright.sync_api import expect
+
+    page = projector
+    page.locator("#talk").get_by_text("Talk mode").click()
+    page.locator("#share-btn").click()
+    link = page.locator("#share-link textarea")
+    expect(link).to_have_value(re.compile(r"^http://127\.0\.0\.1:\d+/\?classifier=demo-shapes&.*example=\w+\.png"),
+                               timeout=30_000)
+    shared = link.input_value()
+    reopened = page.context.browser.new_page(viewport={"width": 1280, "height": 720})
+    reopened.route(re.compile(r"^https?://(?!127\.0\.0\.1|localhost).*"), lambda route: route.abort())
+    reopened.goto(shared.replace("?", "?view=stage&"), wait_until="domcontentloaded")
+    expect(reopened.locator("#input-image img")).to_be_visible(timeout=60_000)
+    expect(reopened.locator("[data-testid='toast-body']").first).to_contain_text("Settings restored from the link",
+                                                                                  timeout=30_000)
+    reopened.evaluate("document.body.classList.remove('magig-stage-on')")
+    reopened.locator("#run-btn").click()
+    expect(reopened.locator("#maps").get_by_label("Thumbnail 2 of 2")).to_be_visible(timeout=120_000)
+    reopened.locator("#stage-open").click()
+    expect(reopened.locator("#stage .stage-frame:not([hidden]) img")).to_have_count(2, timeout=30_000)
+    reopened.screenshot(path=str(ARTIFACTS / "talk_stage_from_link_1280x720.png"))
+    reopened.close()

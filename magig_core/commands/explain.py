@@ -1,7 +1,8 @@
 """``python -m magig_core explain``: attribution maps for image files from the command line.
 
 Writes, per image, one comparison figure (input + one map per method on a shared colour scale), the raw
-attributions (npz) and a JSON summary; prints a one-line summary per method.
+attributions (npz) and a JSON summary; prints a one-line summary per method. With ``--animate`` also the
+talk files: the path animation (GIF and MP4/WebM) and a 16:9 slide of the maps.
 """
 
 from __future__ import annotations
@@ -41,11 +42,34 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
                         help="gradients per path segment (default 1, the paper's rule; more lowers the residual)")
     parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
     parser.add_argument("--out", default="runs/explain", help="output folder (default runs/explain)")
+    talk = parser.add_argument_group("slides (--animate)")
+    talk.add_argument("--animate", action="store_true",
+                      help="also write <image>_path.gif, <image>_path.mp4 (each path method's images side by side, "
+                           "target probability under each; one frame per path image, see --frames) and "
+                           "<image>_slide.png (16:9 maps); methods without path images (GI, AGI) are left out "
+                           "of the animation with a note")
+    talk.add_argument("--animate-size", default="1280x720",
+                      help="pixel size WxH of the animation and the slide (default 1280x720; 1920x1080 for full HD)")
+    talk.add_argument("--animate-seconds", type=float, default=3.0,
+                      help="seconds for one pass along the path (default 3)")
+    talk.add_argument("--video", choices=("mp4", "webm"), default="mp4", help="video format (default mp4)")
+    talk.add_argument("--slide-scale", choices=("per-method", "shared"), default="per-method",
+                      help="colour scale of the maps slide: each map to its own 99.5th percentile (default), "
+                           "or one absolute scale for all")
 
 
 def run(args: argparse.Namespace) -> int:
+    from magig_core.animation import parse_size
     from magig_core.evaluation.plan import PlanError, parse_methods, parse_per_method
 
+    try:
+        if args.animate:
+            args.animate_size = parse_size(args.animate_size)
+            if args.frames < 2 or args.animate_seconds <= 0:
+                raise ValueError("--frames must be at least 2 and --animate-seconds positive")
+    except ValueError as err:
+        print(f"explain: error: --animate: {err}", file=sys.stderr)
+        return 2
     try:
         methods = parse_methods(args.methods)
         options = {method: {} for method in methods}
@@ -105,6 +129,8 @@ def _explain_files(args: argparse.Namespace, methods: list[str], options: dict[s
         stem = out_dir / path.stem
         _save(stem, image[0].cpu(), results, classifier.class_names, psnr=psnr, off_manifold=off_manifold)
         np.savez_compressed(f"{stem}_attributions.npz", **{m: r.attributions[0].numpy() for m, r in results.items()})
+        if args.animate:
+            _animate(stem, image[0].cpu(), results, classifier.class_names, args)
     print(f"results written to {out_dir}/")
     return 0
 
@@ -123,6 +149,29 @@ def _print_summary(path: Path, method: str, result, class_names, off_manifold) -
         f"{path.name:28s} {method:7s} class {name!r:18s} p={float(result.path_probs[0, -1]):.3f} "
         f"residual={float(result.completeness_residual[0]):.2e}{manifold} {result.timings['total']:.2f}s"
     )
+
+
+def _animate(stem: Path, image, results: dict, class_names, args: argparse.Namespace) -> None:
+    import time
+
+    from magig_core.animation import explanation_panel
+    from magig_core.attribution import method_spec
+    from magig_core.attribution.registry import method_color
+    from magig_core.talk import TalkMethod, TalkOptions, write_talk_files
+    from magig_core.viz import saliency, to_uint8
+
+    start = time.perf_counter()
+    methods = [TalkMethod(method_spec(m).label, method_color(m), saliency(r.attributions[0]), explanation_panel(m, r))
+               for m, r in results.items()]
+    target = int(next(iter(results.values())).targets[0])
+    options = TalkOptions(size=args.animate_size, seconds=args.animate_seconds, video=f".{args.video}",
+                          scale=args.slide_scale.replace("-", " "))
+    paths, notes = write_talk_files(stem, to_uint8(image), methods, options=options,
+                                    target_name=class_names[target] if class_names else f"class {target}")
+    written = ", ".join(f"{p.name} ({p.stat().st_size / 1e6:.2f} MB)" for p in paths)
+    print(f"{stem.name}: {written} in {time.perf_counter() - start:.1f} s")
+    for note in notes:
+        print(f"{stem.name}: note: {note}")
 
 
 def _save(stem: Path, image, results: dict, class_names, *, psnr: float | None, off_manifold: dict) -> None:

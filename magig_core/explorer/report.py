@@ -21,6 +21,7 @@ from PIL import Image
 from magig_core.explorer.compute import MethodResult, RunContext
 from magig_core.explorer.render import export_figure
 from magig_core.explorer.settings import RunSettings
+from magig_core.explorer.share import input_digest
 from magig_core.viz import heatmap, robust_max, saliency
 
 
@@ -30,6 +31,7 @@ def build_report(settings: RunSettings, context: RunContext, results: Sequence[M
     return {
         "settings": asdict(settings),
         "device": device,
+        "input_sha256": input_digest(context.image),  # lets a reopened report find its gallery image
         "target": {"index": context.target, "name": context.target_name,
                    "probability": context.target_probability},
         "predictions": [asdict(p) for p in context.predictions],

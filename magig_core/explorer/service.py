@@ -32,6 +32,7 @@ from magig_core.explorer.image_cache import DecodedImages
 from magig_core.explorer.result_cache import ResultCache, run_key
 from magig_core.explorer.settings import RunSettings, validate
 from magig_core.explorer.slots import RunSlots
+from magig_core.explorer.warmup import Activity, Warmer, plan, visitor_call
 from magig_core.images import ImageSource
 from magig_core.metrics import load_frame_distance
 from magig_core.metrics.perceptual import FrameDistance
@@ -71,6 +72,7 @@ class Explorer:
         self.slots = RunSlots(run_slots)
         self.history = RunHistory()
         self.examples: list[Example] = gallery()
+        self.activity = Activity()  # visitor calls in progress; background warm-up yields to them
         self._distance: FrameDistance | None = None
         self._distance_lock = threading.Lock()
         self._banks: dict[tuple[int, int], torch.Tensor] = {}
@@ -119,6 +121,7 @@ class Explorer:
         """
         return self.images.tensor(source, working_size(classifier, size))
 
+    @visitor_call
     def predict(self, source: ImageSource, classifier_name: str,
                 size: int | None = None) -> tuple[list[Prediction], list[str]]:
         """Top-5 classes: one forward pass, never waiting for the explanations that hold the device."""
@@ -136,6 +139,7 @@ class Explorer:
         return measure_pass_cost(classifier, autoencoder if used.needs_autoencoder else None,
                                  working_size(classifier, used.size))
 
+    @visitor_call
     def estimate(self, settings: RunSettings) -> Estimate:
         classifier_names = self.class_names(settings.classifier)
         return estimate(settings, self.pass_cost(settings), len(classifier_names) or None, history=self.history,
@@ -180,6 +184,7 @@ class Explorer:
         for result in state.results:
             self.history.record(result.method, state.settings, str(self.device), result.seconds)
 
+    @visitor_call
     def run(
         self,
         source: ImageSource,
@@ -205,12 +210,19 @@ class Explorer:
         yield state
         draws = any(method_spec(m).draws_references for m in settings.methods)
         references = self.references(tuple(image01.shape[-2:])) if draws else None
-        with self.slots.hold(self.estimate(settings).total, should_stop):
+        # background work (the gallery warm-up) gives way to any visitor within a step: nobody waits for it
+        expected = 0.0 if self.activity.in_background else self.estimate(settings).total
+        with self.slots.hold(expected, should_stop):
             for result in run_methods(image01, classifier, autoencoder, settings, context, distance,
                                       references=references, should_stop=should_stop, on_progress=on_progress):
                 state = replace(state, results=[*state.results, result])
                 yield state
         yield replace(state, complete=True)
+
+    def warm_examples(self, settings_for: Callable[[Example], RunSettings | None], **limits) -> Warmer:
+        """Start computing the gallery's results in a background thread (``warmup.Warmer``; ``limits``:
+        ``budget_seconds``, ``max_run_seconds``), so clicks on examples replay them."""
+        return Warmer(self, plan(self.examples, settings_for), **limits).start()
 
     def distance(self) -> FrameDistance:
         """LPIPS when its backbone weights are cached, else the labelled pixel fallback (loaded once)."""

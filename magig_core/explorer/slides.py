@@ -1,0 +1,28 @@
+"""A run's results as talk files: the path animation (GIF, video) and the 16:9 maps slide."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from magig_core.animation import PathPanel
+from magig_core.attribution.registry import method_color
+from magig_core.explorer.compute import MethodResult, RunContext
+from magig_core.talk import TalkMethod, TalkOptions, write_talk_files
+from magig_core.viz import saliency
+
+
+def result_panel(result: MethodResult) -> PathPanel | None:
+    """The method's path images as an animation panel; None for a method without them (GI, AGI)."""
+    if result.frames is None:
+        return None
+    return PathPanel(result.label, method_color(result.method), result.frames, result.frame_t, result.frame_probs)
+
+
+def write_slides(context: RunContext, results: Sequence[MethodResult], folder: Path,
+                 options: TalkOptions | None = None) -> tuple[list[Path], list[str]]:
+    """``path.gif``, ``path.mp4`` and ``slide.png`` for this run in ``folder``, plus notes on what was left out."""
+    folder.mkdir(parents=True, exist_ok=True)
+    methods = [TalkMethod(r.label, method_color(r.method), saliency(r.attributions), result_panel(r)) for r in results]
+    return write_talk_files(folder / "talk", context.image, methods, target_name=context.target_name,
+                            options=options or TalkOptions())

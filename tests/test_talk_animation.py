@@ -1,0 +1,147 @@
+"""``explain --animate``: the path animation (GIF, MP4) and the maps slide, checked against ``explain()``.
+
+Each method's panel in every decoded frame is compared with that method's path image from
+``explain(..., frames=N)`` scaled the way slides scale it: within the GIF's 256-colour palette error and
+the video codec's error, and closer to its own path image than to any other frame of the path.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageSequence
+
+from magig_core.animation import (
+    explanation_panel,
+    fit_image,
+    image_origin,
+    layout,
+    parse_size,
+)
+from magig_core.attribution import explain
+from magig_core.bundled import bundled_path
+from magig_core.cli import main
+from magig_core.demo.models import load_demo_autoencoder, load_demo_classifier
+from magig_core.images import load_image, to_tensor
+
+EXAMPLE = bundled_path("examples", "star_0.png")
+SIZE = (960, 540)
+FRAMES = 10
+STEPS = 20
+SECONDS = 2.5
+DEMO_MODELS = ("--classifier", "demo-shapes", "--autoencoder", "demo-shapes")
+
+
+def decode_gif(path) -> tuple[list[np.ndarray], list[int]]:
+    with Image.open(path) as gif:
+        frames = [(np.asarray(f.convert("RGB")), f.info["duration"]) for f in ImageSequence.Iterator(gif)]
+    return [f for f, _ in frames], [d for _, d in frames]
+
+
+def decode_video(path) -> tuple[list[np.ndarray], dict]:
+    import imageio_ffmpeg
+
+    reader = imageio_ffmpeg.read_frames(str(path))
+    meta = next(reader)
+    width, height = meta["size"]
+    return [np.frombuffer(raw, np.uint8).reshape(height, width, 3) for raw in reader], meta
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory):
+    out = tmp_path_factory.mktemp("animate")
+    code = main(["explain", str(EXAMPLE), *DEMO_MODELS, "--methods", "ma-gig,gig,gi", "--steps", str(STEPS),
+                 "--animate", "--frames", str(FRAMES), "--animate-size", "x".join(map(str, SIZE)),
+                 "--animate-seconds", str(SECONDS), "--out", str(out)])
+    assert code == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def panels():
+    classifier, autoencoder = load_demo_classifier(), load_demo_autoencoder()
+    image = to_tensor(load_image(EXAMPLE).image, classifier.input_size)
+    found = []
+    for method in ("ma-gig", "gig"):
+        result = explain(image, classifier, method, autoencoder=autoencoder, steps=STEPS, frames=FRAMES)
+        found.append(explanation_panel(method, result))
+    return found
+
+
+def panel_errors(decoded: list[np.ndarray], panels) -> tuple[np.ndarray, list[list[int]]]:
+    """Mean absolute error of each panel in each frame, and which path image each panel looks most like."""
+    errors, nearest = np.zeros((len(panels), len(decoded))), []
+    for p, (panel, box) in enumerate(zip(panels, layout(SIZE, len(panels)), strict=True)):
+        expected = [fit_image(f, box.side).astype(np.int16) for f in panel.frames]
+        x, y = image_origin(box, expected[0])
+        h, w = expected[0].shape[:2]
+        crops = [frame[y:y + h, x:x + w].astype(np.int16) for frame in decoded]
+        errors[p] = [np.abs(crop - expected[k]).mean() for k, crop in enumerate(crops)]
+        nearest.append([int(np.argmin([np.abs(crop - e).mean() for e in expected])) for crop in crops])
+    return errors, nearest
+
+
+def test_panels_are_whole_pixel_blocks_of_the_path_images(panels):
+    box = layout(SIZE, 2)[0]
+    frame = panels[0].frames[3]
+    factor = box.side // 64
+    assert factor >= 2
+    np.testing.assert_array_equal(fit_image(frame, box.side), np.kron(frame, np.ones((factor, factor, 1),
+                                                                                     dtype=np.uint8)))
+
+
+def test_gif_has_the_requested_frames_size_and_length_and_shows_the_path_images(written, panels):
+    frames, durations = decode_gif(written / "star_0_path.gif")
+    assert len(frames) == FRAMES == len(panels[0].frames)
+    assert frames[0].shape == (SIZE[1], SIZE[0], 3)
+    assert sum(durations) == pytest.approx(1000 * SECONDS, abs=10 * FRAMES)
+    errors, nearest = panel_errors(frames, panels)
+    assert errors.max() < 8.0, errors  # 256 colours per frame for thousands of path-image colours
+    assert nearest == [list(range(FRAMES))] * 2
+
+
+def test_video_has_the_requested_frames_size_and_rate_and_shows_the_path_images(written, panels):
+    frames, meta = decode_video(written / "star_0_path.mp4")
+    assert len(frames) == FRAMES
+    assert tuple(meta["size"]) == SIZE
+    assert meta["fps"] == pytest.approx(FRAMES / SECONDS, rel=0.01)
+    errors, nearest = panel_errors(frames, panels)
+    assert errors.max() < 4.0, errors  # H.264 at CRF 12 with 4:2:0 chroma
+    assert nearest == [list(range(FRAMES))] * 2
+
+
+def test_the_slide_has_the_animation_size(written):
+    with Image.open(written / "star_0_slide.png") as slide:
+        assert slide.size == SIZE
+    assert (written / "star_0_maps.png").exists()
+
+
+def test_the_cli_says_which_methods_were_not_animated(tmp_path, capsys):
+    assert main(["explain", str(EXAMPLE), *DEMO_MODELS, "--methods", "gig,gi", "--steps", "4", "--animate",
+                 "--frames", "3", "--out", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert "GI: no path images, not animated" in printed
+    assert {p.name for p in tmp_path.iterdir()} >= {"star_0_path.gif", "star_0_path.mp4", "star_0_slide.png"}
+
+
+@pytest.mark.parametrize("text", ["1280", "12x7", "1281x720", "wide"])
+def test_bad_sizes_are_refused(text, capsys):
+    with pytest.raises(ValueError):
+        parse_size(text)
+    assert main(["explain", str(EXAMPLE), "--animate", "--animate-size", text]) == 2
+    assert "explain: error: --animate: size must" in capsys.readouterr().err
+
+
+def test_no_frames_no_animation(tmp_path):
+    torch.manual_seed(0)
+    assert explanation_panel("gi", explain(torch.rand(1, 3, 8, 8), torch.nn.Sequential(
+        torch.nn.Flatten(), torch.nn.Linear(192, 3)), "gi", frames=4)) is None
+
+
+def test_webm_videos_too(tmp_path):
+    from magig_core.animation import write_video
+
+    frames = np.random.default_rng(0).integers(0, 256, (4, 180, 320, 3), dtype=np.uint8)
+    decoded, meta = decode_video(write_video(frames, tmp_path / "path.webm", seconds=1.0))
+    assert len(decoded) == 4 and tuple(meta["size"]) == (320, 180)
