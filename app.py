@@ -52,6 +52,7 @@ from magig_core.explorer.render import (
     confidence_figure,
     distance_figure,
     frames_at,
+    manifold_figure,
     method_maps,
     metrics_table,
     path_methods,
@@ -217,7 +218,8 @@ def _slider(state: RunState, position: float) -> dict:
 def _cleared(state: RunState | None) -> dict:
     """Outputs of a run that has not produced results yet (or of no run at all)."""
     return {UI.maps: [], UI.frames: [], UI.position: gr.Slider(value=0.5, interactive=False),
-            UI.confidence_plot: None, UI.distance_plot: None, UI.table: None, UI.downloads: None,
+            UI.confidence_plot: None, UI.distance_plot: None, UI.manifold_plot: None, UI.table: None,
+            UI.downloads: None,
             UI.status: _status(state) if state else "", UI.state: state,
             **({UI.predictions: _label(state)} if state else {})}
 
@@ -231,6 +233,7 @@ def _views(state: RunState, style: str, scale: str, position: float, *, download
         UI.position: _slider(state, position),
         UI.confidence_plot: confidence_figure(state.context, state.results, marker=position),
         UI.distance_plot: distance_figure(state.context, state.results, marker=position),
+        UI.manifold_plot: manifold_figure(state.context, state.results, marker=position),
         UI.table: pd.DataFrame(rows, columns=headers),
         UI.downloads: _downloads(state) if downloads else None,
         UI.status: _status(state),
@@ -301,12 +304,13 @@ def announce(classifier, autoencoder, methods, steps, fraction, interpolation, o
 
 @friendly
 def scrub(position: float, state: RunState | None):
-    """Show every path method's image at path position t, and mark t on both plots."""
+    """Show every path method's image at path position t, and mark t on the three plots."""
     if state is None:
         return {}
     return {UI.frames: frames_at(state.context, state.results, position),
             UI.confidence_plot: confidence_figure(state.context, state.results, marker=position),
-            UI.distance_plot: distance_figure(state.context, state.results, marker=position)}
+            UI.distance_plot: distance_figure(state.context, state.results, marker=position),
+            UI.manifold_plot: manifold_figure(state.context, state.results, marker=position)}
 
 
 @friendly
@@ -469,21 +473,32 @@ def _restore(shared: SharedRun, classifier_now: str, source: str) -> dict:
 
 
 @friendly
-def open_link(classifier_now: str, request: gr.Request) -> dict:
-    """Restore the run a shared link describes (its query string); a plain visit changes nothing."""
+def open_link(classifier_now: str, request: gr.Request):
+    """Note the run a shared link describes (its query string); a plain visit changes nothing.
+
+    The widgets are set by ``apply_link`` when this state changes: a page load that set them directly would
+    have to send every visitor ``gr.skip()`` updates, and any update makes Gradio rebuild a component for
+    the session without the raw preprocessing the app gives its inputs.
+    """
     params = dict(request.query_params) if request is not None else {}
     try:
         shared = from_query(params, RunSettings(DEFAULT_CLASSIFIER, DEFAULT_AUTOENCODER))
     except SettingsError as err:
         raise gr.Error(str(err), duration=12) from err
-    return _unchanged() if shared is None else _restore(shared, classifier_now, "link")
+    return gr.skip() if shared is None else (shared, classifier_now, time.time_ns())
+
+
+@friendly
+def apply_link(link: tuple[SharedRun, str, int]) -> dict:
+    shared, classifier_now, _ = link
+    return _restore(shared, classifier_now, "link")
 
 
 @friendly
 def load_report(path: str | None, classifier_now: str) -> dict:
     """Restore the settings (and the gallery image) of a report.json from the downloads."""
     if path is None:
-        return _unchanged()
+        raise gr.Error("Choose a report.json from a run's downloads.", duration=8)
     try:
         report = json.loads(Path(path).read_text())
         shared = open_report(report, EXPLORER)
@@ -512,11 +527,6 @@ def show_shared_image(shared: tuple[str, int] | None) -> str | None:
     return None if shared is None else shared[0]
 
 
-def _unchanged() -> dict:
-    """No update for any widget a shared run restores."""
-    return {c: gr.skip() for c in (UI.shared_image, *_restored_settings(), UI.pending_target)}
-
-
 def _restored_settings() -> list:
     return [UI.classifier, UI.autoencoder, UI.methods, UI.steps, UI.fraction, UI.interpolation, UI.objective,
             UI.target, UI.precision, UI.size]
@@ -532,6 +542,7 @@ def _talk_mode(demo: gr.Blocks) -> None:
                        container=False, padding=False)
     UI.pending_target = gr.State(None)
     UI.shared_image = gr.State(None)  # (path, stamp): the image goes in by its own event, as a plain value
+    UI.link = gr.State(None)  # (shared run, classifier at load, stamp) from the page's query string
     with gr.Accordion("Talk mode: stage view, slides, sharing", open=False, elem_id="talk"):
         gr.Markdown("**Stage view** (button under Run, or open the page with `?view=stage`): maps and path "
                     "images only, full window; ← → step along the path, space plays, Esc leaves.")
@@ -555,7 +566,8 @@ def _talk_mode(demo: gr.Blocks) -> None:
     share.click(share_link, [UI.image, *settings], link, api_name="share_link").then(
         None, link, link, js="(query) => query ? location.origin + location.pathname + query : query")
     report.upload(load_report, [report, UI.classifier], restored, api_name="open_report")
-    demo.load(open_link, UI.classifier, restored, api_visibility="undocumented")
+    demo.load(open_link, UI.classifier, UI.link, api_visibility="undocumented")
+    UI.link.change(apply_link, UI.link, restored, api_visibility="undocumented", show_progress="hidden")
     UI.shared_image.change(show_shared_image, UI.shared_image, UI.image, api_visibility="undocumented",
                            show_progress="hidden")
     UI.target.change(restore_target, [UI.target, UI.classifier, UI.pending_target], [UI.target, UI.pending_target],
@@ -638,6 +650,8 @@ def build_app() -> gr.Blocks:
                                          elem_id="confidence-plot")
             UI.distance_plot = gr.Plot(label="Distance to the input along the path", show_label=False,
                                        elem_id="distance-plot")
+            UI.manifold_plot = gr.Plot(label="Distance of each path image to its own reconstruction",
+                                       show_label=False, elem_id="manifold-plot")
         UI.table = gr.Dataframe(label=METRICS_CAPTION, interactive=False, elem_id="metrics")
         UI.downloads = gr.File(label="Downloads: attributions (npz), maps (PNG), report (JSON)",
                                file_count="multiple", interactive=False, elem_id="downloads")
@@ -646,8 +660,9 @@ def build_app() -> gr.Blocks:
         settings_inputs = [UI.classifier, UI.autoencoder, UI.methods, UI.steps, UI.fraction, UI.interpolation,
                            UI.objective]
         run_inputs = [UI.image, *settings_inputs, UI.target, UI.precision, UI.style, UI.scale, UI.size]
-        run_outputs = [UI.maps, UI.frames, UI.position, UI.confidence_plot, UI.distance_plot, UI.table,
-                       UI.downloads, UI.status, UI.predictions, UI.state]
+        plots = [UI.confidence_plot, UI.distance_plot, UI.manifold_plot]
+        run_outputs = [UI.maps, UI.frames, UI.position, *plots, UI.table, UI.downloads, UI.status, UI.predictions,
+                       UI.state]
         for control in (UI.methods, UI.steps, UI.fraction):  # checked by the explorer, with clear messages
             control.preprocess = raw_value
         estimate_inputs = [*settings_inputs, UI.precision, UI.size]
@@ -661,7 +676,7 @@ def build_app() -> gr.Blocks:
         stop.click(cancel, None, UI.status, cancels=[run_event], queue=False, api_name="cancel")
         examples.select(pick_example, None, [UI.image, UI.classifier, UI.autoencoder], api_visibility="undocumented",
                         show_progress="hidden", **QUICK_GROUP)
-        UI.position.input(scrub, [UI.position, UI.state], [UI.frames, UI.confidence_plot, UI.distance_plot],
+        UI.position.input(scrub, [UI.position, UI.state], [UI.frames, *plots],
                           api_name="scrub", show_progress="hidden", trigger_mode="always_last", **QUICK_GROUP)
         gr.on([UI.style.change, UI.scale.change], restyle, [UI.style, UI.scale, UI.state], [UI.maps],
               show_progress="hidden", api_visibility="undocumented", **QUICK_GROUP)

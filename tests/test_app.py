@@ -30,7 +30,8 @@ from magig_core.viz import heatmap, robust_max, saliency
 # Gradio's own queue code trips pandas 3 deprecation warnings; they are not this app's to fix.
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore:.*:pandas.errors.Pandas4Warning")
 
-OUTPUTS = ("maps", "frames", "position", "confidence", "distance", "table", "downloads", "status", "predictions")
+OUTPUTS = ("maps", "frames", "position", "confidence", "distance", "manifold", "table", "downloads", "status",
+           "predictions")
 VALID = {"classifier": "demo-shapes", "autoencoder": "demo-shapes", "fraction": 0.0, "interpolation": "lerp",
          "objective": "prob", "target": "top-1 prediction", "precision": "fp32", "style": "heatmap",
          "scale": "shared"}
@@ -130,11 +131,11 @@ def test_scrub_shows_the_baseline_at_t0_in_the_same_session(server, examples, tm
     _, url = server
     client = new_client(url, tmp_path)
     run_explain(client, examples[1], ["ma-gig", "ig"], steps=8)
-    frames, _, _ = client.predict(0.0, api_name="/scrub")
+    frames, _, _, _ = client.predict(0.0, api_name="/scrub")
     assert [f["caption"].split(" ·")[1].strip() for f in frames] == ["t=0.00", "t=0.00"]
     for frame in frames:  # both paths start at the raw black baseline
         assert np.asarray(Image.open(frame["image"])).max() == 0
-    last, _, _ = client.predict(1.0, api_name="/scrub")
+    last, _, _, _ = client.predict(1.0, api_name="/scrub")
     expected = np.asarray(load_image(examples[1]).image)
     np.testing.assert_array_equal(np.asarray(Image.open(last[0]["image"]).convert("RGB")), expected)
 

@@ -136,12 +136,34 @@ def run():
     image = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(3))
     chosen = settings(methods=("ma-gig", "gig", "gi"), steps=8, frames=4)
     distance = PixelRmseDistance(reason="test")
-    context = prepare(image, classifier, chosen, distance)
+    context = prepare(image, classifier, chosen, distance, autoencoder)
     progress: list[tuple[float, str]] = []
     results = list(run_methods(image, classifier, autoencoder, chosen, context, distance,
                                on_progress=lambda f, text: progress.append((f, text))))
     return SimpleNamespace(classifier=classifier, autoencoder=autoencoder, image=image, settings=chosen,
                            context=context, results=results, progress=progress)
+
+
+def test_runs_carry_the_manifold_diagnostics(run):
+    """The input's reconstruction PSNR and each frame's distance to its own reconstruction, recomputed here
+    (catches frames compared with the input's reconstruction, or a PSNR of the unclamped decode)."""
+    autoencoder, image = run.autoencoder, run.image
+    with torch.no_grad():
+        rebuilt = autoencoder.decode(autoencoder.encode(image)).clamp(0, 1)
+    mse = float((rebuilt.double() - image.double()).pow(2).mean())
+    assert run.context.reconstruction_psnr == pytest.approx(10 * math.log10(1 / mse), rel=1e-6)
+    for result in run.results:
+        if result.method == "gi":
+            assert result.off_manifold is None and math.isnan(result.metrics["off_manifold_auc"])
+            continue
+        direct = explain(image, run.classifier, result.method, autoencoder=autoencoder,
+                         targets=[run.context.target], steps=8, frames=4)
+        frames = direct.frames[0].clamp(0, 1)
+        with torch.no_grad():
+            own = autoencoder.decode(autoencoder.encode(frames)).clamp(0, 1)
+        expected = (own.double() - frames.double()).pow(2).flatten(1).mean(1).sqrt()
+        np.testing.assert_allclose(result.off_manifold, expected.numpy(), rtol=1e-4, atol=1e-6)
+        assert result.metrics["off_manifold_auc"] > 0
 
 
 def test_runner_matches_explain_called_directly(run):
@@ -224,6 +246,11 @@ def test_downloads_hold_the_attributions_and_a_json_report(run, tmp_path):
     assert saved["target"]["index"] == context.target and saved["settings"]["steps"] == 8
     assert saved["methods"]["gi"]["metrics"]["distance_auc"] is None  # NaN is written as null
     assert saved["path_distance"] == {"name": "pixel-rmse", "fallback_reason": "test"}
+    assert saved["reconstruction_psnr_db"] == pytest.approx(context.reconstruction_psnr)
+    curves = saved["methods"]["ma-gig"]["path_curves"]
+    np.testing.assert_allclose(curves["off_manifold"], results[0].off_manifold)
+    assert len(curves["frame_t"]) == len(curves["off_manifold"]) and len(curves["probability"]) == 8
+    assert "off_manifold" not in saved["methods"]["gi"]["path_curves"]
     with np.load(tmp_path / "attributions.npz") as arrays:
         np.testing.assert_array_equal(arrays["ma_gig_attributions"], results[0].attributions)
         assert int(arrays["target"]) == context.target

@@ -57,8 +57,8 @@ def example() -> str:
 
 def explain(client: Client, image: str, settings: dict) -> dict:
     outputs = client.predict(image=handle_file(image), **settings, **VIEW, api_name="/explain")
-    return dict(zip(("maps", "frames", "position", "confidence", "distance", "table", "downloads", "status",
-                     "predictions"), outputs, strict=True))
+    return dict(zip(("maps", "frames", "position", "confidence", "distance", "manifold", "table", "downloads",
+                     "status", "predictions"), outputs, strict=True))
 
 
 def pixels(gallery: list[dict]) -> list[np.ndarray]:
@@ -123,6 +123,10 @@ def test_only_handlers_that_always_set_a_plain_value_output_to_the_image() -> No
     a corrupt upload gets Gradio's opaque decoding error instead of the app's message (the browser test)."""
     import app
 
-    writers = {block_fn.fn.__name__ for block_fn in app.demo.fns.values()
-               if block_fn.fn is not None and any(out._id == app.UI.image._id for out in block_fn.outputs)}
-    assert writers == {"pick_example", "show_shared_image"}
+    def writers(component) -> set[str]:
+        return {block_fn.fn.__name__ for block_fn in app.demo.fns.values()
+                if block_fn.fn is not None and any(out._id == component._id for out in block_fn.outputs)}
+
+    assert writers(app.UI.image) == {"pick_example", "show_shared_image"}
+    for control in (app.UI.methods, app.UI.steps, app.UI.fraction):  # their raw preprocessing gives clear messages
+        assert writers(control) == {"load_report", "apply_link"}, control.label

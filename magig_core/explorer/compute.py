@@ -26,7 +26,9 @@ from magig_core.metrics import (
     confidence_curve,
     distance_curve,
     faithfulness,
+    off_manifold_curve,
     path_positions,
+    reconstruction_psnr,
 )
 from magig_core.metrics.perceptual import FrameDistance
 from magig_core.viz import to_uint8
@@ -52,6 +54,7 @@ class RunContext:
     predictions: list[Prediction]  # top-k on the input
     distance_name: str  # "lpips-alex-v0.1" or the fallback's name
     distance_note: str | None  # why a fallback distance is used, if it is
+    reconstruction_psnr: float | None = None  # the autoencoder's PSNR (dB) on the input; None without one
 
 
 @dataclass
@@ -66,6 +69,7 @@ class MethodResult:
     frame_t: np.ndarray | None  # [F]
     frame_probs: np.ndarray | None  # [F]
     distances: np.ndarray | None  # [F] distance of each frame to the input
+    off_manifold: np.ndarray | None  # [F] distance of each frame to its own autoencoder reconstruction
     metrics: dict[str, float]
     seconds: float
     config: dict
@@ -101,8 +105,9 @@ def top_predictions(probs: torch.Tensor, classifier: nn.Module, k: int = TOP_K) 
 
 
 def prepare(image01: torch.Tensor, classifier: nn.Module, settings: RunSettings,
-            distance: FrameDistance) -> RunContext:
-    """Predict, fix the target class (top-1 unless one was chosen) and describe the path distance."""
+            distance: FrameDistance, autoencoder: nn.Module | None = None) -> RunContext:
+    """Predict, fix the target class (top-1 unless one was chosen), describe the path distance and measure
+    how well the autoencoder reconstructs the input (the manifold the latent paths live on)."""
     probs = class_probabilities(classifier, image01)
     predictions = top_predictions(probs, classifier)
     target = predictions[0].index if settings.target is None else settings.target
@@ -114,6 +119,7 @@ def prepare(image01: torch.Tensor, classifier: nn.Module, settings: RunSettings,
         predictions=predictions,
         distance_name=distance.name,
         distance_note=distance.reason,
+        reconstruction_psnr=float(reconstruction_psnr(autoencoder, image01)[0]) if autoencoder is not None else None,
     )
 
 
@@ -180,13 +186,15 @@ def run_method(
     seconds = time.perf_counter() - start
     scores = faithfulness(classifier, image01, result.attributions.float(), result.targets)
     frames01 = result.frames
-    distances = (distance_curve(frames01.float(), image01, distance, frame_indices=result.frame_indices,
-                                num_points=result.num_path_points)
-                 if frames01 is not None and frames01.shape[1] else None)
-    return _method_result(method, result, scores, distances, seconds)
+    has_frames = frames01 is not None and frames01.shape[1] > 0
+    where = {"frame_indices": result.frame_indices, "num_points": result.num_path_points}
+    distances = distance_curve(frames01.float(), image01, distance, **where) if has_frames else None
+    off_manifold = (off_manifold_curve(frames01.float(), autoencoder, distance, **where)
+                    if has_frames and autoencoder is not None else None)
+    return _method_result(method, result, scores, distances, off_manifold, seconds)
 
 
-def _method_result(method, result: Explanation, scores, distances, seconds: float) -> MethodResult:
+def _method_result(method, result: Explanation, scores, distances, off_manifold, seconds: float) -> MethodResult:
     """Numbers for the table; path-only ones (AUCs along the path) are NaN for a method without a path."""
     confidence = confidence_curve(result)
     pathless = not method_spec(method).has_path
@@ -202,6 +210,7 @@ def _method_result(method, result: Explanation, scores, distances, seconds: floa
         "path_residual": float(result.path_residual[0]),
         "confidence_auc": float("nan") if pathless else float(confidence.auc[0]),
         "distance_auc": float(distances.auc[0]) if distances is not None else float("nan"),
+        "off_manifold_auc": float(off_manifold.auc[0]) if off_manifold is not None else float("nan"),
         "seconds": seconds,
     }
     has_frames = result.frames is not None and result.frames.shape[1] > 0
@@ -215,6 +224,7 @@ def _method_result(method, result: Explanation, scores, distances, seconds: floa
         frame_t=frame_t,
         frame_probs=result.frame_probs[0].detach().double().cpu().numpy() if has_frames else None,
         distances=distances.values[0].numpy() if distances is not None else None,
+        off_manifold=off_manifold.values[0].numpy() if off_manifold is not None else None,
         metrics=metrics,
         seconds=seconds,
         config=dict(result.config),

@@ -25,6 +25,7 @@ METRIC_COLUMNS: tuple[tuple[str, str], ...] = (
     ("completeness_residual", "Completeness residual"),
     ("confidence_auc", "Confidence AUC"),
     ("distance_auc", "{distance} AUC"),
+    ("off_manifold_auc", "Off-manifold AUC"),
     ("seconds", "Seconds"),
 )
 METRICS_CAPTION = ("Metrics per method. Insertion p / Deletion p: mean probability of the explained class when "
@@ -89,6 +90,18 @@ def distance_figure(context: RunContext, results: Sequence[MethodResult], marker
     note = f"LPIPS unavailable: {context.distance_note}." if context.distance_note else None
     return path_figure(curves, title=f"{label} distance to the input", ylabel=f"{label} to input",
                        marker=marker, note=note, auc_better="lower")
+
+
+def manifold_figure(context: RunContext, results: Sequence[MethodResult], marker: float | None = None) -> Figure:
+    """Each path image's distance to its own autoencoder reconstruction: how far off the image manifold it is."""
+    label = distance_label(context)
+    curves = [Curve(r.method, r.label, r.frame_t, r.off_manifold, r.metrics["off_manifold_auc"])
+              for r in path_methods(results) if r.off_manifold is not None]
+    psnr = context.reconstruction_psnr
+    note = (f"The autoencoder reconstructs the input at {psnr:.1f} dB PSNR: distances near the input's own "
+            "are as close to its manifold as the photograph." if psnr is not None else None)
+    return path_figure(curves, title="Off-manifold: distance to own reconstruction",
+                       ylabel=f"{label}(image, D(E(image)))", marker=marker, note=note, auc_better="lower")
 
 
 def metrics_table(context: RunContext, results: Sequence[MethodResult]) -> tuple[list[str], list[list]]:

@@ -36,6 +36,7 @@ def build_report(settings: RunSettings, context: RunContext, results: Sequence[M
                    "probability": context.target_probability},
         "predictions": [asdict(p) for p in context.predictions],
         "path_distance": {"name": context.distance_name, "fallback_reason": context.distance_note},
+        "reconstruction_psnr_db": _json_number(context.reconstruction_psnr),
         "faithfulness_note": ("insertion/deletion: mean probability of the target class on this image when only "
                               "the most important 10-90 % of the input is kept / removed (the rest set to the "
                               "mean); diffid = insertion - deletion."),
@@ -43,6 +44,7 @@ def build_report(settings: RunSettings, context: RunContext, results: Sequence[M
         "methods": {
             r.method: {
                 "metrics": {k: _json_number(v) for k, v in r.metrics.items()},
+                "path_curves": _path_curves(r),
                 "config": _jsonable(r.config),
             }
             for r in results
@@ -72,8 +74,20 @@ def write_downloads(report: dict[str, Any], context: RunContext, results: Sequen
     return paths
 
 
-def _json_number(value: float) -> float | None:
-    return None if math.isnan(value) or math.isinf(value) else float(value)
+def _path_curves(result: MethodResult) -> dict[str, Any]:
+    """Target probability along the path; distance to the input and off-manifold distance at the frames."""
+    curves: dict[str, Any] = {"t": _jsonable(result.path_t), "probability": _jsonable(result.path_probs)}
+    if result.frame_t is not None:
+        curves["frame_t"] = _jsonable(result.frame_t)
+        for key in ("distances", "off_manifold"):
+            values = getattr(result, key)
+            if values is not None:
+                curves[key] = _jsonable(values)
+    return curves
+
+
+def _json_number(value: float | None) -> float | None:
+    return None if value is None or math.isnan(value) or math.isinf(value) else float(value)
 
 
 def _jsonable(value: Any) -> Any:

@@ -90,7 +90,7 @@ class Explorer:
         if used != settings.classifier:
             settings = replace(settings, classifier=used, target=None)
         autoencoder = None
-        if settings.needs_autoencoder:
+        if settings.autoencoder:  # the latent methods' path space, and the manifold diagnostics for every path
             autoencoder, used, more = self.autoencoder(settings.autoencoder)
             settings, notes = replace(settings, autoencoder=used), notes + more
         return classifier, autoencoder, settings, notes
@@ -205,7 +205,7 @@ class Explorer:
         image01, image_notes = self.image_tensor(source, classifier, settings.size)
         notes += image_notes
         distance = self.distance()
-        context = prepare(image01, classifier, settings, distance)
+        context = prepare(image01, classifier, settings, distance, autoencoder)
         state = RunState(settings, context, [], notes)
         yield state
         draws = any(method_spec(m).draws_references for m in settings.methods)
