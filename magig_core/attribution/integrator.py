@@ -33,7 +33,11 @@ class PathIntegrator:
         self._first_output: torch.Tensor | None = None
         self._last_output: torch.Tensor | None = None
         self._frames: list[torch.Tensor] = []
-        self.nonfinite_gradients = 0
+        self._nonfinite: torch.Tensor | int = 0  # a device tensor while walking: counting never waits
+
+    @property
+    def nonfinite_gradients(self) -> int:
+        return int(self._nonfinite)
 
     @property
     def points_seen(self) -> int:
@@ -57,11 +61,12 @@ class PathIntegrator:
         self._previous = (image, grad)
 
     def _guard(self, grad: torch.Tensor) -> torch.Tensor:
-        """A non-finite gradient (e.g. a NaN from a degenerate network) contributes nothing, and is counted."""
+        """A non-finite gradient (e.g. a NaN from a degenerate network) contributes nothing, and is counted.
+
+        Always masked rather than checked first: a check would make the host wait for the device every step.
+        """
         finite = torch.isfinite(grad)
-        if bool(finite.all()):
-            return grad
-        self.nonfinite_gradients += int((~finite).sum())
+        self._nonfinite = (~finite).sum() + self._nonfinite
         return torch.where(finite, grad, torch.zeros_like(grad))
 
     def attribution(self) -> torch.Tensor:
