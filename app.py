@@ -8,6 +8,12 @@ order with what a handler produces.
 
 from __future__ import annotations
 
+import os
+
+# Idle OpenMP threads must sleep, not spin, on a CPU shared with other work (magig_core.runtime explains);
+# OpenMP reads this once, when torch loads, and `spaces` may import torch.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 try:  # ZeroGPU needs `spaces` imported before anything touches CUDA; elsewhere it is optional
     import spaces
 
@@ -18,7 +24,6 @@ except ImportError:
         return fn if callable(fn) else (lambda f: f)
 
 
-import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +34,7 @@ import pandas as pd
 import torch
 from gradio.data_classes import FileData
 
+from magig_core import runtime
 from magig_core.attribution import all_methods
 from magig_core.attribution.context import OBJECTIVES, PRECISIONS
 from magig_core.attribution.guided import INTERPOLATIONS
@@ -82,6 +88,9 @@ CSS = """
 #estimate { font-size: 0.95em; }
 """
 
+# The model lock runs one computation at a time per process, so a run gets all cores this process may use;
+# MAGIG_CONCURRENT_RUNS=2 shares them when two app processes run on one machine.
+THREADS = runtime.configure_threads()
 EXPLORER = Explorer()
 EXPLORER.catalog.check_all()  # say at start-up which models cannot be loaded here, and why
 CANCELS = CancelFlags()
@@ -436,4 +445,5 @@ def launch(demo: gr.Blocks, **kwargs):
 demo = build_app()
 
 if __name__ == "__main__":
+    print(f"MA-GIG Explorer: {THREADS.describe()}")
     launch(demo)
