@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 from magig_core.attribution import all_methods
@@ -79,9 +80,12 @@ def test_cpu_suite_measures_every_trick_and_survives_a_failing_compile(tmp_path,
     variants = {row[0]: row for row in sections["setup"]["tables"][0]["rows"]}
     assert "fell back to eager: RuntimeError: no C++ compiler" in variants["torch.compile"][2]
     rows = {row[0]: row for row in sections["tricks"]["tables"][0]["rows"]}
-    assert rows["eager"][4] == 1.0 and rows["eager"][5] == 0.0 and rows["eager"][-1] == "no"
+    assert rows["eager"][4] == 1.0 and rows["eager"][7] == pytest.approx(1.0) and rows["eager"][-1] == "–"
+    assert 0 < rows["eager"][5] < 1e-3  # fp32's own error against float64
     assert rows["bf16 autocast"][-1] == "no"  # changes results by design: never adopted
-    assert rows["torch.compile"][5] == 0.0  # the fallback is eager itself
+    assert rows["torch.compile"][5] == rows["eager"][5]  # the fallback is eager itself
+    assert rows["torch.compile"][7] == pytest.approx(1.0) and rows["torch.compile"][9] is None  # same path as eager
+    assert all(row[-1] == "policy" for name, row in rows.items() if "thread" in name)
 
 
 def test_folding_batchnorm_keeps_the_classifier_to_fp32_rounding() -> None:
