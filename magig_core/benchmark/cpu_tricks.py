@@ -4,12 +4,12 @@ The talk setting is the bundled TAEF2 + CIFAR-10 ResNet-56 at 64 px, 200 steps, 
 the runtime policy gives this process. Each variant is a private copy of the models (plus, for global
 switches, a context) and is timed round-robin with all the others, so load from elsewhere hits them alike.
 
-Equality is judged in two parts. Path-independent quantities, the gradients of one step at a fixed latent
-and a continuous method's (EIG's) whole map, are compared with the same computation in float64: a trick
-is equal to eager when its error against float64 is no larger than eager's own (fp32 rounding, reordered,
-is all a different kernel may add). MA-GIG's whole map is compared with eager statistically, next to the
-same comparison for a one-ulp change of the input image: the guided selection is discontinuous, so the
-method's own sensitivity is the yardstick for any change of arithmetic.
+Equality is judged on the path-independent part: one step's gradients at a fixed latent, compared with
+the same computation in float64. A trick is equal to eager when its error is of the same order as eager's
+own (fp32 rounding, reordered, is all a different kernel may add). Whole maps are compared statistically,
+next to the same comparison for a one-ulp change of the input image: the guided selection is discontinuous,
+and even EIG's map jumps when a path point crosses a ReLU kink, so each method's own sensitivity is the
+yardstick for any change of arithmetic.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from magig_core.benchmark.report import Report, SectionResult, Table
 from magig_core.benchmark.timing import floor_step, timed
 
 ADOPT_SPEEDUP = 1.2
-ACCURACY_SLACK = 2.0  # a trick may be this many times eager's own fp32 error against float64, not more
+ACCURACY_SLACK = 4.0  # reordered fp32 sums stay within a few times eager's error; other algorithms do not
 FLOOR_CALLS = 5  # floor steps per timing sample
 CPU = torch.device("cpu")
 
@@ -189,7 +189,8 @@ def _tricks(variants: list[Variant], image: torch.Tensor, steps: int, repeats: i
     exact = _float64(eager)
     exact_gradients, exact_eig = _gradients(exact, latent.double()), _eig(exact, image.double(), steps)
     reference = _magig(eager, image, steps)
-    nudged = _magig(eager, torch.nextafter(image, torch.full_like(image, 2.0)).clamp(0, 1), steps)
+    ulp_image = torch.nextafter(image, torch.full_like(image, 2.0)).clamp(0, 1)
+    nudged = _magig(eager, ulp_image, steps)
     eager_step = _median(eager.steps)
     table = Table(f"MA-GIG, {steps} steps, {image.shape[-1]} px, batch 1, {torch.get_num_threads()} thread(s)",
                   ["variant", "floor (ms)", "MA-GIG step (ms)", "step / own floor", "speedup vs eager",
@@ -208,35 +209,35 @@ def _tricks(variants: list[Variant], image: torch.Tensor, steps: int, repeats: i
                            _median(variant.steps) / _median(variant.floors), eager_step / _median(variant.steps),
                            gradient_error, eig_error, whole["correlation"], whole["rel_l2"],
                            _parting_step(magig, reference), None])
-    eager_errors = rows[0][1:]
+    eager_gradient_error = rows[0][1]
     adopted = []
-    for row, (variant, *errors) in zip(table.rows, rows, strict=True):
-        row[-1] = _verdict(variant, eager_step / _median(variant.steps), errors, eager_errors)
+    for row, (variant, gradient_error, _) in zip(table.rows, rows, strict=True):
+        row[-1] = _verdict(variant, eager_step / _median(variant.steps), gradient_error, eager_gradient_error)
         adopted += [variant.name] if row[-1] == "yes" else []
     sensitivity = explanation_difference(nudged, reference)
-    table.rows.append(["(eager, input changed by 1 ulp)", None, None, None, None, None, None,
+    nudged_eig = difference(_eig(eager, ulp_image, steps).attributions, exact_eig.attributions)["rel_l2"]
+    table.rows.append(["(eager, input changed by 1 ulp)", None, None, None, None, None, nudged_eig,
                        sensitivity["correlation"], sensitivity["rel_l2"], _parting_step(nudged, reference), "–"])
     notes = [f"Adopt: at least {ADOPT_SPEEDUP}× faster per MA-GIG step than eager, and as accurate as eager: "
-             "its errors against float64 (one step's gradients at a fixed mid-path latent, max relative; EIG's "
-             f"map, relative L2) at most {ACCURACY_SLACK:g}× eager's own. Reduced precision changes results "
-             "by design and thread counts are runtime policy: neither is adopted here.",
-             "MA-GIG's whole map is compared with eager's; the last row makes the same comparison for an input "
-             "changed by one ulp. The guided selection is discontinuous, so any change of arithmetic can part "
-             "the paths; a trick is as equal as it can be when it parts them no more than that."]
+             "its error against float64 in one step's gradients at a fixed mid-path latent (max relative) at "
+             f"most {ACCURACY_SLACK:g}× eager's own. Reduced precision changes results by design and thread "
+             "counts are runtime policy: neither is adopted here.",
+             "Whole maps are compared statistically; the last row shows what a one-ulp change of the input "
+             "does to them. The guided selection is discontinuous (and EIG's map jumps where a path point "
+             "crosses a ReLU kink), so any change of arithmetic can part the paths; a trick is as equal as it "
+             "can be when it parts them no more than that."]
     return SectionResult([table], values={"eager floor (ms)": 1e3 * _median(eager.floors),
                                           "eager MA-GIG step (ms)": 1e3 * eager_step,
-                                          "eager gradient error vs fp64": eager_errors[0],
-                                          "eager EIG error vs fp64": eager_errors[1],
+                                          "eager gradient error vs fp64": eager_gradient_error,
                                           "adopted": ", ".join(adopted) or "none"}, notes=notes)
 
 
-def _verdict(variant: Variant, speedup: float, errors: list[float], eager_errors: tuple[float, ...]) -> str:
+def _verdict(variant: Variant, speedup: float, gradient_error: float, eager_gradient_error: float) -> str:
     if variant.policy:
         return "policy"
     if variant.name == "eager":
         return "–"
-    accurate = all(error <= ACCURACY_SLACK * reference + 1e-12
-                   for error, reference in zip(errors, eager_errors, strict=True))
+    accurate = gradient_error <= ACCURACY_SLACK * eager_gradient_error + 1e-12
     return "yes" if speedup >= ADOPT_SPEEDUP and accurate and not variant.changes_results else "no"
 
 
