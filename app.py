@@ -8,6 +8,12 @@ order with what a handler produces.
 
 from __future__ import annotations
 
+import os
+
+# Idle OpenMP threads must sleep, not spin, on a CPU shared with other work (magig_core.runtime explains);
+# OpenMP reads this once, when torch loads, and `spaces` may import torch.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 try:  # ZeroGPU needs `spaces` imported before anything touches CUDA; elsewhere it is optional
     import spaces
 
@@ -22,7 +28,6 @@ import functools
 import inspect
 import json
 import logging
-import os
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -35,6 +40,7 @@ import pandas as pd
 import torch
 from gradio.data_classes import FileData
 
+from magig_core import runtime
 from magig_core.attribution import all_methods
 from magig_core.attribution.context import OBJECTIVES, PRECISIONS
 from magig_core.attribution.guided import INTERPOLATIONS
@@ -100,6 +106,9 @@ CSS = """
 #estimate { font-size: 0.95em; }
 """
 
+# Explanations share the cores this process may use (MAGIG_CONCURRENCY runs at once); MAGIG_CONCURRENT_RUNS or
+# MAGIG_THREADS override it, e.g. when several app processes share one machine (magig_core.runtime).
+THREADS = runtime.configure_threads(concurrent_runs=None if runtime.RUNS_ENV in os.environ else RUN_CONCURRENCY)
 EXPLORER = Explorer(run_slots=RUN_CONCURRENCY)
 EXPLORER.catalog.check_all()  # say at start-up which models cannot be loaded here, and why
 CANCELS = CancelFlags()
@@ -706,4 +715,5 @@ demo = build_app()
 freeze_startup_objects()  # after loading models and building the UI: see magig_core.explorer.memory
 
 if __name__ == "__main__":
+    print(f"MA-GIG Explorer: {THREADS.describe()}")
     launch(demo)

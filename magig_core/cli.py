@@ -7,8 +7,11 @@ chosen, so ``--help`` stays fast and one command's heavy imports never slow anot
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import sys
+
+from magig_core import runtime
 
 COMMANDS: dict[str, tuple[str, str]] = {
     "explain": ("magig_core.commands.explain", "explain images with one or more methods and save maps"),
@@ -32,5 +35,11 @@ def main(argv: list[str] | None = None) -> int:
     module = importlib.import_module(COMMANDS[name][0])
     command_parser = argparse.ArgumentParser(prog=f"python -m magig_core {name}", description=COMMANDS[name][1])
     module.build_parser(command_parser)
+    with contextlib.suppress(argparse.ArgumentError):  # demo-train/-table keep their own reproducible default
+        command_parser.add_argument(
+            "--threads", type=int, default=None,
+            help=f"CPU threads per run (default: ${runtime.THREADS_ENV}, else $OMP_NUM_THREADS, else the "
+                 f"available cores divided by ${runtime.RUNS_ENV} or by torchrun's processes on this machine)")
     args = command_parser.parse_args(argv[1:])
+    runtime.configure_threads(threads=args.threads)
     return int(module.run(args) or 0)

@@ -41,14 +41,14 @@ def guided_move(
     abs_grad = torch.nan_to_num(grad.detach(), nan=0.0, posinf=0.0, neginf=0.0).abs().to(coords.dtype)
     active = torch.ones(rows, dtype=torch.bool, device=coords.device)
     # Each full move puts at least one more coordinate on its end value, so n + 2 passes always suffice;
-    # the bound only guards against a float corner case looping forever.
+    # the bound only guards against a float corner case looping forever. A pass over rows that are all
+    # inactive changes nothing, so the one host synchronization per pass sits at its end (the loop's
+    # length depends on the data; on a GPU that is the walk's only wait for the device).
     for _ in range(n + 2):
         distance = (coords - end).abs()
         current_l1 = distance.sum(dim=1)
         reached = torch.isclose(current_l1, target_l1, rtol=AT_TARGET_TOLERANCE, atol=AT_TARGET_TOLERANCE)
         active = active & ~reached
-        if not bool(active.any()):
-            break
         abs_grad = abs_grad.masked_fill(distance < AT_TARGET_TOLERANCE, float("inf"))
         threshold = abs_grad.kthvalue(rank, dim=1).values
         selected = (abs_grad <= threshold.unsqueeze(1)) & torch.isfinite(abs_grad)
@@ -59,11 +59,11 @@ def guided_move(
         full_rows = active & (gamma > 1)
         partial_rows = active & ~(gamma > 1)
         coords = torch.where(selected & full_rows.unsqueeze(1), end, coords)
-        if bool(partial_rows.any()):
-            partial = selected & partial_rows.unsqueeze(1)
-            coords = _partial_move(coords, end, partial, gamma, interpolation)
+        coords = _partial_move(coords, end, selected & partial_rows.unsqueeze(1), gamma, interpolation)
         # A row whose selection is empty can make no progress: it stays where it is.
         active = full_rows & selected.any(dim=1)
+        if not bool(active.any()):
+            break
     return coords
 
 

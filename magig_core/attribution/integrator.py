@@ -46,7 +46,11 @@ class PathIntegrator:
         self._outputs: list[torch.Tensor] = []
         self._segment_sums: list[torch.Tensor] = []
         self._frames: list[torch.Tensor] = []
-        self.nonfinite_gradients = 0
+        self._nonfinite: torch.Tensor | int = 0  # a device tensor while walking: counting never waits
+
+    @property
+    def nonfinite_gradients(self) -> int:
+        return int(self._nonfinite)
 
     @property
     def points_seen(self) -> int:
@@ -77,11 +81,12 @@ class PathIntegrator:
         grads = self._guard(self._gradient_fn(points.flatten(0, 1)).detach()).view_as(points)
         return (start_grad + grads.sum(dim=0)) / self.substeps
     def _guard(self, grad: torch.Tensor) -> torch.Tensor:
-        """A non-finite gradient (e.g. a NaN from a degenerate network) contributes nothing, and is counted."""
+        """A non-finite gradient (e.g. a NaN from a degenerate network) contributes nothing, and is counted.
+
+        Always masked rather than checked first: a check would make the host wait for the device every step.
+        """
         finite = torch.isfinite(grad)
-        if bool(finite.all()):
-            return grad
-        self.nonfinite_gradients += int((~finite).sum())
+        self._nonfinite = (~finite).sum() + self._nonfinite
         return torch.where(finite, grad, torch.zeros_like(grad))
 
     def attribution(self) -> torch.Tensor:

@@ -50,7 +50,8 @@ def straight_path(ctx: Context, space, *, steps: int, interpolation: str) -> Pat
     alphas = torch.arange(steps, dtype=start.dtype, device=start.device) / (steps - 1)
 
     def images_at(indices: range) -> torch.Tensor:
-        points = [_interpolate(start, end, alphas[i], interpolation, rows) for i in indices]
+        points = [end if i == steps - 1 else _interpolate(start, end, alphas[i], interpolation, rows)
+                  for i in indices]
         coords = torch.stack(points)
         decoded = space.decode(coords.reshape(len(indices) * rows, *start.shape[1:]))
         return decoded.reshape(len(indices), rows, *decoded.shape[1:])
@@ -60,8 +61,6 @@ def straight_path(ctx: Context, space, *, steps: int, interpolation: str) -> Pat
 
 
 def _interpolate(start: torch.Tensor, end: torch.Tensor, alpha: torch.Tensor, mode: str, rows: int) -> torch.Tensor:
-    if float(alpha) == 1.0:
-        return end
     if mode == "lerp":
         return start + alpha * (end - start)
     flat = slerp_vectors(start.reshape(rows, -1), end.reshape(rows, -1), alpha.expand(rows))

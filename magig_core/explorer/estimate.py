@@ -8,6 +8,7 @@ its observed seconds per step replace the guess.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -103,9 +104,20 @@ def estimate(settings: RunSettings, cost: PassCost, num_classes: int | None = No
     return Estimate(per_method, source)
 
 
-def gpu_seconds(result: Estimate, *, minimum: float = 20.0, maximum: float = 300.0) -> int:
-    """GPU time to request from a scheduler (ZeroGPU) for a run: its estimate with headroom, capped."""
-    return int(min(maximum, minimum + 1.5 * result.total))
+GPU_MAX_SECONDS_ENV = "MAGIG_GPU_MAX_SECONDS"
+GPU_MAX_SECONDS = 120  # ZeroGPU's daily quota for visitors who are not logged in is 2 min: ask no more
+
+
+def gpu_seconds(result: Estimate, *, minimum: float = 20.0, maximum: float | None = None) -> int:
+    """GPU time to request from a scheduler (ZeroGPU) for a run: its estimate with headroom, capped.
+
+    The request matters before the run starts: ZeroGPU rejects one above the visitor tier's cap ("illegal
+    duration") or above the visitor's remaining quota, and queues shorter requests first, so it should be
+    the smallest realistic figure. ``minimum`` covers moving the models onto the GPU when a call starts;
+    ``MAGIG_GPU_MAX_SECONDS`` raises the cap for a Space whose visitors have larger quotas.
+    """
+    cap = maximum if maximum is not None else float(os.environ.get(GPU_MAX_SECONDS_ENV, GPU_MAX_SECONDS))
+    return int(min(cap, minimum + 1.5 * result.total))
 
 
 def describe(result: Estimate, settings: RunSettings, *, on_gpu: bool) -> tuple[str, str | None]:

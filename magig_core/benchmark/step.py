@@ -7,15 +7,13 @@ work a single fused pass cannot avoid). Everything else (the guided rule, bookke
 from __future__ import annotations
 
 import statistics
-import time
 from dataclasses import dataclass
 
 import torch
 
 from magig_core.attribution import explain
-from magig_core.attribution.context import synchronize
-from magig_core.models.diffusers_autoencoder import DiffusersAutoencoder
-from magig_core.models.image_classifier import ImageClassifier
+from magig_core.benchmark.models import resnet18_classifier, sd_config_autoencoder
+from magig_core.benchmark.timing import floor_step, median_seconds
 
 
 @dataclass
@@ -56,38 +54,6 @@ class BenchmarkResult:
         return "\n".join(lines)
 
 
-def sd_config_autoencoder(tiny: bool = False) -> DiffusersAutoencoder:
-    """Stable Diffusion's VAE architecture with random weights (or a tiny one for smoke tests)."""
-    from diffusers import AutoencoderKL
-
-    channels = (16, 32) if tiny else (128, 256, 512, 512)
-    model = AutoencoderKL(
-        block_out_channels=channels,
-        down_block_types=("DownEncoderBlock2D",) * len(channels),
-        up_block_types=("UpDecoderBlock2D",) * len(channels),
-        latent_channels=4, layers_per_block=1 if tiny else 2, norm_num_groups=8 if tiny else 32,
-    )
-    return DiffusersAutoencoder(model, "kl", name="sd-config-random")
-
-
-def resnet18_classifier() -> ImageClassifier:
-    from torchvision.models import resnet18
-
-    network = resnet18(weights=None)
-    return ImageClassifier(network, name="resnet18-random", representation_module=network.fc)
-
-
-def _median_seconds(function, repeats: int, device: torch.device) -> float:
-    times = []
-    for _ in range(repeats):
-        synchronize(device)
-        start = time.perf_counter()
-        function()
-        synchronize(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def run_benchmark(
     *, size: int = 128, steps: int = 20, batch: int = 4, device: str | None = None, tiny: bool = False,
     repeats: int = 3, seed: int = 0,
@@ -99,33 +65,27 @@ def run_benchmark(
     images = torch.rand(batch, 3, size, size, generator=torch.Generator().manual_seed(seed)).to(target_device)
     with torch.no_grad():
         latent = autoencoder.encode(images[:1])
-
-    def floor_step() -> None:
-        z = latent.clone().requires_grad_(True)
-        decoded = autoencoder.decode(z)
-        image = classifier.normalize(decoded)
-        logits = classifier.forward_normalized(image)
-        torch.autograd.grad(torch.softmax(logits, 1)[:, 0].sum(), [image, z])
+    floor = floor_step(classifier, autoencoder, latent)
 
     def explain_one(index: int):
         return explain(images[index : index + 1], classifier, "ma-gig", autoencoder=autoencoder, steps=steps)
 
-    floor_step()  # warm-ups: allocator, kernel selection
+    floor()  # warm-ups: allocator, kernel selection
     explain_one(0)
     # Floor and MA-GIG steps are measured interleaved so that load from elsewhere hits both alike.
     floors: list[float] = []
     single_runs = []
     for index in range(batch):
-        floors.append(_median_seconds(floor_step, repeats, target_device))
+        floors.append(median_seconds(floor, repeats, target_device))
         single_runs.append(explain_one(index))
-    floor = statistics.median(floors)
+    floor_seconds = statistics.median(floors)
     single_total = sum(r.timings["total"] for r in single_runs)
     batched = explain(images, classifier, "ma-gig", autoencoder=autoencoder, steps=steps)
     per_step = statistics.median(r.timings["path"] / (steps - 1) for r in single_runs)
     rule = sum(r.timings.get("guided_rule", 0.0) for r in single_runs)
     return BenchmarkResult(
         device=str(target_device) if target_device.type != "cuda" else torch.cuda.get_device_name(target_device),
-        size=size, steps=steps, batch=batch, floor_step_seconds=floor, ma_gig_step_seconds=per_step,
+        size=size, steps=steps, batch=batch, floor_step_seconds=floor_seconds, ma_gig_step_seconds=per_step,
         seconds_per_image_single=single_total / batch,
         seconds_per_image_batched=batched.timings["total"] / batch,
         guided_rule_share=rule / single_total,

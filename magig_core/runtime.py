@@ -1,0 +1,118 @@
+"""CPU threads and OpenMP's wait policy, chosen on purpose for machines that other work shares.
+
+torch starts one OpenMP thread per core it sees, and idle OpenMP threads spin for a while before they
+sleep. When another process holds one of the cores (a browser and slides on a speaker's laptop, a shared
+Spaces CPU, a second run of the app) the spinning threads take the time the working thread needs: a
+24-step MA-GIG on two cores with one busy took 105 s with the defaults against 2 s with one thread or
+with ``OMP_WAIT_POLICY=PASSIVE``. So every entry point asks for the passive policy before torch loads
+OpenMP (it reads the variable once, at load), and gives each concurrent run its share of the cores.
+
+This module imports nothing heavy: the package imports it before torch.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from collections.abc import Mapping, MutableMapping
+from dataclasses import dataclass
+from pathlib import Path
+
+WAIT_POLICY_ENV = "OMP_WAIT_POLICY"
+PASSIVE = "PASSIVE"
+THREADS_ENV = "MAGIG_THREADS"  # threads per run, overriding everything else
+RUNS_ENV = "MAGIG_CONCURRENT_RUNS"  # runs that share this machine's cores at once (default 1)
+CGROUP_V2_LIMIT = Path("/sys/fs/cgroup/cpu.max")
+CGROUP_V1_QUOTA = Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us")
+CGROUP_V1_PERIOD = Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us")
+
+
+def prefer_passive_wait(environ: MutableMapping[str, str] | None = None) -> bool:
+    """Ask OpenMP for sleeping idle threads unless the user chose a policy; False when it comes too late.
+
+    Too late means torch is already imported: OpenMP has read its environment and keeps its policy.
+    """
+    env = os.environ if environ is None else environ
+    env.setdefault(WAIT_POLICY_ENV, PASSIVE)
+    return "torch" not in sys.modules
+
+
+def cgroup_cpu_limit(v2: Path = CGROUP_V2_LIMIT, v1_quota: Path = CGROUP_V1_QUOTA,
+                     v1_period: Path = CGROUP_V1_PERIOD) -> float | None:
+    """CPUs a container may use (its CFS quota), or None without a limit.
+
+    Containers (Spaces, CI runners) often show the host's core count while their quota is two CPUs; a
+    thread per visible core then oversubscribes the quota exactly like a busy neighbour does.
+    """
+    try:
+        if v2.is_file():
+            quota, period = v2.read_text().split()[:2]
+            return None if quota == "max" else int(quota) / int(period)
+        if v1_quota.is_file() and v1_period.is_file():
+            quota_us = int(v1_quota.read_text())
+            return None if quota_us <= 0 else quota_us / int(v1_period.read_text())
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def available_cores() -> int:
+    """Cores this process may run on: its CPU affinity, capped by a container's CPU quota."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    limit = cgroup_cpu_limit()
+    if limit is not None:
+        cores = min(cores, max(1, math.floor(limit)))
+    return max(1, cores)
+
+
+@dataclass(frozen=True)
+class ThreadPlan:
+    """How many torch threads one run uses, and why."""
+
+    threads: int
+    cores: int
+    concurrent_runs: int
+    source: str  # what decided: the caller, MAGIG_THREADS, OMP_NUM_THREADS, or cores // runs
+    wait_policy: str  # OMP_WAIT_POLICY as OpenMP saw it (when torch was imported after it was set)
+
+    def describe(self) -> str:
+        return (f"{self.threads} thread(s) per run ({self.source}; {self.cores} core(s), "
+                f"{self.concurrent_runs} concurrent run(s)), OMP_WAIT_POLICY={self.wait_policy}")
+
+
+def plan_threads(*, threads: int | None = None, concurrent_runs: int | None = None,
+                 cores: int | None = None, environ: Mapping[str, str] | None = None) -> ThreadPlan:
+    """Threads per run: the caller's number, else MAGIG_THREADS, else OMP_NUM_THREADS, else an equal
+    share of the cores among the concurrent runs (MAGIG_CONCURRENT_RUNS, or torchrun's processes on this
+    node, or 1), at least one.
+    """
+    env = os.environ if environ is None else environ
+    cores = available_cores() if cores is None else cores
+    runs = concurrent_runs or _positive(env.get(RUNS_ENV)) or _positive(env.get("LOCAL_WORLD_SIZE")) or 1
+    policy = env.get(WAIT_POLICY_ENV, "(OpenMP default)")
+    for source, value in (("caller", threads), (THREADS_ENV, _positive(env.get(THREADS_ENV))),
+                          ("OMP_NUM_THREADS", _positive(env.get("OMP_NUM_THREADS")))):
+        if value:
+            return ThreadPlan(int(value), cores, runs, source, policy)
+    return ThreadPlan(max(1, cores // runs), cores, runs, "cores // runs", policy)
+
+
+def configure_threads(*, threads: int | None = None, concurrent_runs: int | None = None) -> ThreadPlan:
+    """Apply ``plan_threads`` to torch (process-wide: worker threads, e.g. the app's handlers, follow)."""
+    import torch
+
+    plan = plan_threads(threads=threads, concurrent_runs=concurrent_runs)
+    torch.set_num_threads(plan.threads)
+    return plan
+
+
+def _positive(value: str | int | None) -> int | None:
+    try:
+        number = int(value) if value not in (None, "") else 0
+    except ValueError:
+        return None
+    return number if number > 0 else None

@@ -1,0 +1,92 @@
+"""Thread counts and the OpenMP wait policy: decided from the environment, the cores and the runs sharing them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from magig_core import runtime
+from magig_core.cli import main
+
+
+def test_cores_are_shared_equally_among_concurrent_runs() -> None:
+    assert runtime.plan_threads(cores=8, environ={}).threads == 8
+    assert runtime.plan_threads(cores=8, concurrent_runs=2, environ={}).threads == 4
+    assert runtime.plan_threads(cores=2, concurrent_runs=3, environ={}).threads == 1  # never below one
+    plan = runtime.plan_threads(cores=4, environ={runtime.RUNS_ENV: "2"})
+    assert (plan.threads, plan.concurrent_runs, plan.source) == (2, 2, "cores // runs")
+
+
+def test_torchrun_processes_on_one_machine_count_as_concurrent_runs() -> None:
+    assert runtime.plan_threads(cores=16, environ={"LOCAL_WORLD_SIZE": "4"}).threads == 4
+    assert runtime.plan_threads(cores=16, environ={"LOCAL_WORLD_SIZE": "4", runtime.RUNS_ENV: "2"}).threads == 8
+
+
+def test_explicit_choices_win_in_order_caller_then_magig_threads_then_omp_num_threads() -> None:
+    env = {runtime.THREADS_ENV: "3", "OMP_NUM_THREADS": "5"}
+    assert runtime.plan_threads(threads=7, cores=2, environ=env).source == "caller"
+    assert runtime.plan_threads(cores=2, environ=env).threads == 3
+    assert runtime.plan_threads(cores=2, environ={"OMP_NUM_THREADS": "5"}).threads == 5
+    # Nonsense values are ignored rather than fatal.
+    assert runtime.plan_threads(cores=2, environ={runtime.THREADS_ENV: "many", "OMP_NUM_THREADS": "0"}).threads == 2
+
+
+def test_a_container_cpu_quota_caps_the_visible_cores(tmp_path, monkeypatch) -> None:
+    limit = tmp_path / "cpu.max"
+    limit.write_text("200000 100000\n")
+    assert runtime.cgroup_cpu_limit(v2=limit) == 2.0
+    limit.write_text("max 100000\n")
+    assert runtime.cgroup_cpu_limit(v2=limit) is None
+    quota, period = tmp_path / "quota", tmp_path / "period"
+    quota.write_text("150000\n")
+    period.write_text("100000\n")
+    assert runtime.cgroup_cpu_limit(v2=tmp_path / "missing", v1_quota=quota, v1_period=period) == 1.5
+    monkeypatch.setattr(runtime, "cgroup_cpu_limit", lambda: 1.5)
+    assert runtime.available_cores() == 1
+
+
+def test_passive_wait_is_a_default_the_user_can_override() -> None:
+    env: dict[str, str] = {}
+    assert runtime.prefer_passive_wait(env) is False  # torch is imported in this process: too late here
+    assert env["OMP_WAIT_POLICY"] == "PASSIVE"
+    env = {"OMP_WAIT_POLICY": "ACTIVE"}
+    runtime.prefer_passive_wait(env)
+    assert env["OMP_WAIT_POLICY"] == "ACTIVE"
+
+
+@pytest.mark.parametrize(("given", "expected"), [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_importing_the_package_sets_the_policy_before_torch_loads(given, expected) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if given:
+        env["OMP_WAIT_POLICY"] = given
+    probe = ("import sys, os, magig_core.runtime as r\n"
+             "print(os.environ.get('OMP_WAIT_POLICY'), 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True,
+                         cwd=os.path.dirname(os.path.dirname(__file__)))
+    # The package's __init__ ran first, set the policy, and only then imported torch.
+    assert out.stdout.split() == [expected, "True"]
+
+
+def test_configure_threads_applies_the_plan_process_wide(monkeypatch) -> None:
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setenv(runtime.THREADS_ENV, "1")
+        assert runtime.configure_threads().threads == 1
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_the_cli_takes_a_threads_flag(tmp_path) -> None:
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        assert main(["benchmark", "--tiny", "--size", "16", "--steps", "3", "--batch", "1", "--repeats", "1",
+                     "--threads", "1"]) == 0
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
