@@ -102,3 +102,16 @@ def test_contention_suite_runs_a_worker_beside_a_busy_neighbour(tmp_path) -> Non
     [table] = _single_report(tmp_path, "contention")["sections"]["runs"]["tables"]
     [row] = table["rows"]
     assert row[0] == "1 run(s) × 1 thread(s), PASSIVE, busy neighbour" and row[1] > 0
+
+
+def test_real_suite_reports_steps_floor_and_the_apps_estimate(tmp_path) -> None:
+    """Tiny sizes; what is checked is that each ratio is the quotient of the numbers printed beside it."""
+    assert main(["benchmark", "--suite", "real", "--tiny", "--out", str(tmp_path)]) == 0
+    report = _single_report(tmp_path, "real")
+    assert [report["sections"][name]["status"] for name in ("step", "estimate")] == ["ok", "ok"]
+    [steps] = report["sections"]["step"]["tables"]
+    [(size, floor_ms, step_ms, ratio, seconds)] = steps["rows"]
+    assert size == 16 and ratio == pytest.approx(step_ms / floor_ms) and seconds > 3 * step_ms / 1000
+    [estimates] = report["sections"]["estimate"]["tables"]
+    [(size, predicted, measured, quotient)] = estimates["rows"]
+    assert quotient == pytest.approx(predicted / measured)

@@ -5,7 +5,9 @@
 memory, every method's seconds per image); shrinks itself to a CPU smoke test without CUDA.
 ``--suite cpu``: eager against channels_last, torch.compile and the other CPU tricks, in the talk setting.
 ``--suite contention``: thread counts and OpenMP wait policies with and without a CPU-burning neighbour.
-The last three write JSON + Markdown named by suite, date and device into ``--out``.
+``--suite real``: MA-GIG on the bundled real pair at 64 and 128 px (step against its floor, seconds per
+image) and the app's time estimate against the measured run.
+The last four write JSON + Markdown named by suite, date and device into ``--out``.
 """
 
 from __future__ import annotations
@@ -14,13 +16,13 @@ import argparse
 import json
 from pathlib import Path
 
-SUITES = ("step", "gpu", "cpu", "contention")
+SUITES = ("step", "gpu", "cpu", "contention", "real")
 
 
 def build_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--suite", choices=SUITES, default="step", help="what to measure (default step)")
     parser.add_argument("--size", type=int, default=None,
-                        help="image side in pixels (step: 128; cpu and contention: 64)")
+                        help="image side in pixels (step: 128; cpu and contention: 64; real: 64 and 128)")
     parser.add_argument("--steps", type=int, default=None,
                         help="path points N (step: 20; cpu: 200; contention: 24)")
     parser.add_argument("--batch", type=int, default=4, help="batch size for the step suite's batched run")
@@ -46,6 +48,11 @@ def run(args: argparse.Namespace) -> int:
         from magig_core.benchmark.cpu_tricks import run_cpu_suite
 
         report = run_cpu_suite(args.out, size=args.size, steps=args.steps, repeats=args.repeats, tiny=args.tiny)
+    elif args.suite == "real":
+        from magig_core.benchmark.real_pair import run_real_suite
+
+        report = run_real_suite(args.out, sizes=(args.size,) if args.size else None, steps=args.steps,
+                                repeats=args.repeats, tiny=args.tiny)
     else:
         from magig_core.benchmark.contention import run_contention_suite
 
