@@ -49,7 +49,6 @@ from magig_core.explorer.estimate import describe, describe_wait, gpu_seconds
 from magig_core.explorer.examples import REAL_AUTOENCODER, REAL_CLASSIFIER
 from magig_core.explorer.form import AUTO_SIZE, TOP1, parse_size, settings_from_form
 from magig_core.explorer.gradio_queue import waiting_sessions, watch_current_event
-from magig_core.explorer.memory import freeze_startup_objects, release_memory
 from magig_core.explorer.messages import user_message
 from magig_core.explorer.render import (
     MAP_SCALES,
@@ -78,6 +77,7 @@ from magig_core.explorer.share import (
 from magig_core.explorer.slides import write_slides
 from magig_core.explorer.stage import stage_css, stage_head, stage_html
 from magig_core.explorer.warmup import warm_policy
+from magig_core.memory import freeze_startup_objects, release_memory
 from magig_core.talk import TalkOptions
 
 TITLE = "MA-GIG Explorer"
@@ -712,7 +712,7 @@ def launch(demo: gr.Blocks, **kwargs):
 
 
 demo = build_app()
-freeze_startup_objects()  # after loading models and building the UI: see magig_core.explorer.memory
+freeze_startup_objects()  # after loading models and building the UI: see magig_core.memory
 
 if __name__ == "__main__":
     print(f"MA-GIG Explorer: {THREADS.describe()}")

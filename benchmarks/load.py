@@ -35,9 +35,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from magig_core.explorer.form import AUTO_SIZE, TOP1  # noqa: E402
-from magig_core.explorer.memory import rss_bytes  # noqa: E402
 from magig_core.explorer.service import Explorer  # noqa: E402
 from magig_core.explorer.settings import RunSettings  # noqa: E402
+from magig_core.memory import rss_bytes  # noqa: E402
 
 OUTPUTS = ("maps", "frames", "position", "confidence", "distance", "manifold", "table", "downloads", "status",
            "predictions")

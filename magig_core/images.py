@@ -8,13 +8,9 @@ note so the user knows the model did not see their file byte for byte.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import functools
 import io
 import math
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +19,7 @@ import torch
 from PIL import ExifTags, Image, UnidentifiedImageError
 
 from magig_core.errors import MagigError
+from magig_core.memory import trim_heap
 
 MAX_PIXELS = 50_000_000  # ~7000×7000: decoding more would cost GBs of RAM per request
 MIN_SIDE = 8  # below this an image carries too little structure for an attribution map
@@ -72,7 +69,7 @@ def load_image(source: ImageSource) -> LoadedImage:
     if isinstance(source, Image.Image):
         return sanitize(source)
     loaded = sanitize(_open_bytes(_read_bytes(source)))
-    _release_freed_memory()  # the full-resolution decode is garbage once sanitize returns
+    trim_heap()  # the full-resolution decode is garbage once sanitize returns
     return loaded
 
 
@@ -159,23 +156,6 @@ def _png_bit_depth(image: Image.Image) -> int | None:
     finally:
         file.seek(position)
     return depth[0] if depth else None
-
-
-@functools.cache
-def _malloc_trim() -> Callable[[int], int] | None:
-    """glibc's ``malloc_trim``, or None where the C library has none (macOS, Windows, musl)."""
-    name = ctypes.util.find_library("c")
-    try:
-        return ctypes.CDLL(name).malloc_trim if name else None
-    except (OSError, AttributeError):
-        return None
-
-
-def _release_freed_memory() -> None:
-    """Hand freed heap pages back to the OS: glibc keeps the decoder's freed blocks otherwise."""
-    trim = _malloc_trim()
-    if trim is not None:
-        trim(0)
 
 
 def to_tensor(image: Image.Image, size: tuple[int, int]) -> torch.Tensor:

@@ -13,6 +13,10 @@ from pathlib import Path
 from typing import Literal
 
 REQUIRE_BROWSER_ENV = "MAGIG_REQUIRE_BROWSER"
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"  # screenshots a person can look at (CI keeps them)
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
 @dataclass(frozen=True)
@@ -47,3 +51,16 @@ def decide(missing: Sequence[str], required: bool) -> BrowserDecision:
     if required:
         return BrowserDecision("fail", f"{REQUIRE_BROWSER_ENV}=1 but the browser test {needs}")
     return BrowserDecision("skip", needs)
+
+
+def require_browser() -> None:
+    """Skip a browser test without Chromium or Playwright, or fail it where CI requires it to run."""
+    import os
+
+    import pytest
+
+    decision = decide(missing_browser_parts(CHROMIUM), browser_required(os.environ))
+    if decision.action == "fail":
+        pytest.fail(decision.message, pytrace=False)
+    if decision.action == "skip":
+        pytest.skip(decision.message)

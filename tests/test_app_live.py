@@ -19,7 +19,7 @@ from gradio_client import Client, handle_file
 from PIL import Image, ImageDraw
 
 from magig_core.demo.examples import load_examples
-from magig_core.explorer.memory import rss_bytes
+from magig_core.memory import rss_bytes
 
 pytestmark = [
     pytest.mark.slow,

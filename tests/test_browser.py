@@ -5,19 +5,12 @@ Screenshots land in artifacts/ (kept by CI) so a person can check the layout.
 
 from __future__ import annotations
 
-import os
 import re
 import socket
-from pathlib import Path
 
 import pytest
 
-from tests.browser_check import browser_required, decide, missing_browser_parts
-
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+from tests.browser_check import ARTIFACTS, CHROMIUM, CHROMIUM_FLAGS, require_browser
 
 pytestmark = [
     pytest.mark.slow,
@@ -28,11 +21,7 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def browser_available() -> None:
     """Skip without Chromium or Playwright, or fail where CI requires the browser test to run."""
-    decision = decide(missing_browser_parts(CHROMIUM), browser_required(os.environ))
-    if decision.action == "fail":
-        pytest.fail(decision.message, pytrace=False)
-    if decision.action == "skip":
-        pytest.skip(decision.message)
+    require_browser()
 
 
 @pytest.fixture(scope="module")

@@ -6,20 +6,13 @@ after its tab was closed (the waiting visitor would sit behind it for the rest o
 
 from __future__ import annotations
 
-import os
 import re
 import socket
-from pathlib import Path
 
 import pytest
 
 from magig_core.explorer.settings import RunSettings
-from tests.browser_check import browser_required, decide, missing_browser_parts
-
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+from tests.browser_check import ARTIFACTS, CHROMIUM, CHROMIUM_FLAGS, require_browser
 
 pytestmark = [
     pytest.mark.slow,
@@ -30,11 +23,7 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def served():
     """The app in this process (its explorer is inspected), or a skip/fail as for the other browser test."""
-    decision = decide(missing_browser_parts(CHROMIUM), browser_required(os.environ))
-    if decision.action == "fail":
-        pytest.fail(decision.message, pytrace=False)
-    if decision.action == "skip":
-        pytest.skip(decision.message)
+    require_browser()
     import app
 
     with socket.socket() as sock:

@@ -1,4 +1,4 @@
-"""Give memory back after a request, so a long-running server stays near its start-up size.
+"""Give memory back: after decoding a huge image, and after each request of a long-running server.
 
 Two things keep freed memory from the OS: objects in reference cycles (matplotlib figures, autograd
 graphs) wait for Python's oldest-generation collection, and glibc keeps freed heap pages for reuse. Left
@@ -19,6 +19,11 @@ from collections.abc import Callable
 def release_memory() -> None:
     """Collect reference cycles, then return freed heap pages to the OS where the C library allows it."""
     gc.collect()
+    trim_heap()
+
+
+def trim_heap() -> None:
+    """Hand freed heap pages back to the OS (glibc keeps them for reuse otherwise); a no-op elsewhere."""
     trim = _malloc_trim()
     if trim is not None:
         trim(0)
