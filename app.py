@@ -620,10 +620,10 @@ def build_app() -> gr.Blocks:
             with gr.Accordion("Models", open=bool(EXPLORER.catalog.unavailable())):
                 UI.model_status = gr.Markdown(model_status(), elem_id="model-status")
 
-        gr.Markdown(f"# {TITLE}\nWhich pixels made the classifier decide? Integrated-gradient paths through an "
-                    "autoencoder's latent space (MA-GIG) stay on natural-looking images; pixel-space paths "
-                    "(GIG, IG) do not. Pick an image, press **Run**, then drag the path slider.",
-                    elem_id="title")
+        gr.Markdown(f"# {TITLE}\nWhich pixels made the classifier decide? MA-GIG integrates along a path of "
+                    "images decoded by an autoencoder, so its path shows the picture emerging from black; GIG's "
+                    "path moves raw pixels and shows speckle. Real CIFAR-10 networks are bundled: pick an example, "
+                    "press **Run**, then drag the path slider or open the stage view.", elem_id="title")
         with gr.Row(equal_height=False):
             with gr.Column(scale=1, min_width=300):
                 UI.image = gr.Image(type="filepath", image_mode=None, label="Input image", height=280,
