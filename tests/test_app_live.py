@@ -20,6 +20,7 @@ from PIL import Image, ImageDraw
 
 from magig_core.demo.examples import load_examples
 from magig_core.memory import rss_bytes
+from tests.test_app import OUTPUTS
 
 pytestmark = [
     pytest.mark.slow,
@@ -51,12 +52,12 @@ time.sleep(600)
 class Server:
     """``python app.py`` on a free port, with its own memory to measure."""
 
-    def __init__(self, log: Path) -> None:
+    def __init__(self, log: Path, extra_env: dict[str, str] | None = None) -> None:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             port = sock.getsockname()[1]
         env = os.environ | {"GRADIO_SERVER_PORT": str(port), "GRADIO_ANALYTICS_ENABLED": "False",
-                            "HF_HUB_OFFLINE": "1"}
+                            "HF_HUB_OFFLINE": "1"} | (extra_env or {})
         self._log = log.open("w")
         self.process = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=self._log,
                                         stderr=subprocess.STDOUT)
@@ -101,7 +102,7 @@ def explain(client: Client, image: str, **changes) -> tuple:
 
 
 def seconds_per_step(client: Client, image: str, steps: int = 60) -> float:
-    table = explain(client, image, methods=["ma-gig"], steps=steps)[5]
+    table = explain(client, image, methods=["ma-gig"], steps=steps)[OUTPUTS.index("table")]
     return table["data"][0][table["headers"].index("Seconds")] / steps
 
 
@@ -193,3 +194,23 @@ def test_memory_returns_to_its_baseline_after_huge_uploads(tmp_path, examples):
         assert max(after) < RSS_BOUND_MB, f"RSS above the warm baseline ({baseline:.0f} MB) after each: {after}"
     finally:
         server.close()
+
+
+def test_the_app_starts_offline_with_empty_caches_and_explains_a_photograph_with_the_real_pair(tmp_path):
+    """No hub cache, no torchvision cache, no network: the bundled CIFAR-10 ResNet-56 and TAEF2 still explain
+    a gallery photograph. Catches a start-up or a default that reaches for a download or a cached file."""
+    empty = {name: str(tmp_path / name.lower()) for name in ("HF_HOME", "TORCH_HOME", "XDG_CACHE_HOME")}
+    server = Server(tmp_path / "app.log", extra_env=empty | {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"})
+    try:
+        photo = str(ROOT / "magig_core" / "assets" / "photos" / "chelsea_cat.jpg")
+        values = server.client().predict(
+            image=handle_file(photo), **(VALID | {"classifier": "cifar10-resnet56", "autoencoder": "taef2"}),
+            methods=["ma-gig", "gig"], steps=8, api_name="/explain")
+    finally:
+        server.close()
+    result = dict(zip(OUTPUTS, values, strict=True))
+    assert [item["caption"].split(" ·")[0] for item in result["maps"]] == ["MA-GIG", "GIG"]
+    assert "cifar10-resnet56 / taef2" in result["status"] and "instead" not in result["status"]
+    assert result["predictions"]["label"] == "cat"
+    for cache in ("HF_HOME", "TORCH_HOME"):  # nothing was fetched or cached on the way
+        assert not Path(empty[cache]).exists() or not any(Path(empty[cache]).rglob("*.*")), cache
