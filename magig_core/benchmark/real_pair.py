@@ -69,22 +69,22 @@ def _step_row(classifier, autoencoder, size: int, steps: int, repeats: int, devi
         for _ in range(FLOOR_STEPS_PER_SAMPLE):
             step()
 
-    medians = interleaved({"floor": floor, "ma-gig": ma_gig}, repeats, device)
+    medians = interleaved({"floor": floor, "path": ma_gig}, repeats, device)
     floor_ms = 1000 * medians["floor"] / FLOOR_STEPS_PER_SAMPLE
     step_ms = 1000 * sorted(per_step)[len(per_step) // 2]
-    return [floor_ms, step_ms, step_ms / floor_ms, medians["ma-gig"]]
+    return [floor_ms, step_ms, step_ms / floor_ms, medians["path"]]
 
 
 def _estimates(sizes: tuple[int, ...], steps: int) -> SectionResult:
     from magig_core.explorer.service import Explorer
-    from magig_core.explorer.settings import RunSettings
+    from magig_core.explorer.settings import DEFAULT_METHODS, RunSettings
 
     table = Table("MA-GIG and GIG on a photograph through the explorer",
                   ["size (px)", "estimate (s)", "measured (s)", "estimate / measured"])
     photo = str(bundled_path(*PHOTO))
     for size in sizes:
         explorer = Explorer(torch.device("cpu"))  # fresh: no run history, so the estimate is from pass counts
-        settings = RunSettings(REAL_CLASSIFIER, REAL_AUTOENCODER, methods=("ma-gig", "gig"), steps=steps,
+        settings = RunSettings(REAL_CLASSIFIER, REAL_AUTOENCODER, methods=DEFAULT_METHODS, steps=steps,
                                size=size)
         predicted = explorer.estimate(settings).total
         started = time.perf_counter()
