@@ -28,6 +28,7 @@ import functools
 import inspect
 import json
 import logging
+import math
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -63,7 +64,7 @@ from magig_core.explorer.render import (
     path_methods,
 )
 from magig_core.explorer.report import DownloadFolders, build_report, write_downloads
-from magig_core.explorer.service import Explorer, RunState
+from magig_core.explorer.service import Explorer, RunState, working_size
 from magig_core.explorer.settings import DEFAULT_METHODS, STEPS_RANGE, RunSettings, SettingsError, methods_reading
 from magig_core.explorer.share import (
     SharedRun,
@@ -108,8 +109,11 @@ CSS = """
 
 # Explanations share the cores this process may use (MAGIG_CONCURRENCY runs at once); MAGIG_CONCURRENT_RUNS or
 # MAGIG_THREADS override it, e.g. when several app processes share one machine (magig_core.runtime).
-THREADS = runtime.configure_threads(concurrent_runs=None if runtime.RUNS_ENV in os.environ else RUN_CONCURRENCY)
+runtime.configure_threads(concurrent_runs=None if runtime.RUNS_ENV in os.environ else RUN_CONCURRENCY)
 EXPLORER = Explorer(run_slots=RUN_CONCURRENCY)
+# Fitted once, to the default models' working size: a thread count that changed between runs would change the
+# guided paths' last bits, and a shared link must give the same maps.
+THREADS = runtime.threads_for_work(math.prod(working_size(EXPLORER.classifier(DEFAULT_CLASSIFIER)[0], None)))
 EXPLORER.catalog.check_all()  # say at start-up which models cannot be loaded here, and why
 CANCELS = CancelFlags()
 DOWNLOADS = DownloadFolders(Path(tempfile.gettempdir()) / "magig-explorer-downloads")

@@ -7,6 +7,11 @@ Spaces CPU, a second run of the app) the spinning threads take the time the work
 with ``OMP_WAIT_POLICY=PASSIVE``. So every entry point asks for the passive policy before torch loads
 OpenMP (it reads the variable once, at load), and gives each concurrent run its share of the cores.
 
+A sleeping thread has to be woken at every layer, and that wake-up is paid per layer whatever the layer's
+size: for small images the second thread costs more than it brings (the bundled pair at 64 px ran 1.4x
+faster on one thread than on two; at 128 px two threads were 1.1x faster). So a run on small images gets
+fewer threads: at most one per ``MIN_PIXELS_PER_THREAD`` pixels of a network pass (``for_work``).
+
 This module imports nothing heavy: the package imports it before torch.
 """
 
@@ -16,13 +21,15 @@ import math
 import os
 import sys
 from collections.abc import Mapping, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 WAIT_POLICY_ENV = "OMP_WAIT_POLICY"
 PASSIVE = "PASSIVE"
 THREADS_ENV = "MAGIG_THREADS"  # threads per run, overriding everything else
 RUNS_ENV = "MAGIG_CONCURRENT_RUNS"  # runs that share this machine's cores at once (default 1)
+AUTOMATIC = "cores // runs"  # the plan's source when nobody chose a number
+MIN_PIXELS_PER_THREAD = 64 * 64  # measured crossing: one thread wins at 64 px, two at 128 px (2 cores)
 CGROUP_V2_LIMIT = Path("/sys/fs/cgroup/cpu.max")
 CGROUP_V1_QUOTA = Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us")
 CGROUP_V1_PERIOD = Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us")
@@ -83,6 +90,16 @@ class ThreadPlan:
         return (f"{self.threads} thread(s) per run ({self.source}; {self.cores} core(s), "
                 f"{self.concurrent_runs} concurrent run(s)), OMP_WAIT_POLICY={self.wait_policy}")
 
+    def for_work(self, pixels: int) -> ThreadPlan:
+        """This plan for network passes over ``pixels`` pixels (batch x height x width): an automatic plan
+        keeps at most one thread per ``MIN_PIXELS_PER_THREAD``; a number someone chose stays as it is."""
+        if not self.source.startswith(AUTOMATIC):
+            return self
+        threads = max(1, min(self.threads, pixels // MIN_PIXELS_PER_THREAD))
+        source = AUTOMATIC if threads == max(1, self.cores // self.concurrent_runs) else \
+            f"{AUTOMATIC}, at most one per {MIN_PIXELS_PER_THREAD} pixels"
+        return replace(self, threads=threads, source=source)
+
 
 def plan_threads(*, threads: int | None = None, concurrent_runs: int | None = None,
                  cores: int | None = None, environ: Mapping[str, str] | None = None) -> ThreadPlan:
@@ -98,14 +115,31 @@ def plan_threads(*, threads: int | None = None, concurrent_runs: int | None = No
                           ("OMP_NUM_THREADS", _positive(env.get("OMP_NUM_THREADS")))):
         if value:
             return ThreadPlan(int(value), cores, runs, source, policy)
-    return ThreadPlan(max(1, cores // runs), cores, runs, "cores // runs", policy)
+    return ThreadPlan(max(1, cores // runs), cores, runs, AUTOMATIC, policy)
+
+
+_configured: ThreadPlan | None = None  # the entry point's plan (app, CLI); None in a user's own script
 
 
 def configure_threads(*, threads: int | None = None, concurrent_runs: int | None = None) -> ThreadPlan:
-    """Apply ``plan_threads`` to torch (process-wide: worker threads, e.g. the app's handlers, follow)."""
+    """Apply ``plan_threads`` to torch (process-wide: worker threads, e.g. the app's handlers, follow) and
+    remember it, so that ``threads_for_work`` can fit it to each run's images."""
     import torch
 
-    plan = plan_threads(threads=threads, concurrent_runs=concurrent_runs)
+    global _configured
+    _configured = plan_threads(threads=threads, concurrent_runs=concurrent_runs)
+    torch.set_num_threads(_configured.threads)
+    return _configured
+
+
+def threads_for_work(pixels: int) -> ThreadPlan | None:
+    """Fit the configured plan to passes over ``pixels`` pixels and apply it; None (and torch's threads
+    untouched) when no entry point configured threads, as in a user's script that set its own."""
+    if _configured is None:
+        return None
+    import torch
+
+    plan = _configured.for_work(pixels)
     torch.set_num_threads(plan.threads)
     return plan
 

@@ -10,6 +10,7 @@ import json
 import pytest
 import torch
 
+from magig_core import runtime
 from magig_core.attribution import all_methods
 from magig_core.benchmark.contention import Scenario, run_contention_suite
 from magig_core.benchmark.cpu_tricks import fold_batchnorm, run_cpu_suite
@@ -110,8 +111,9 @@ def test_real_suite_reports_steps_floor_and_the_apps_estimate(tmp_path) -> None:
     report = _single_report(tmp_path, "real")
     assert [report["sections"][name]["status"] for name in ("step", "estimate")] == ["ok", "ok"]
     [steps] = report["sections"]["step"]["tables"]
-    [(size, floor_ms, step_ms, ratio, seconds)] = steps["rows"]
+    [(size, threads, floor_ms, step_ms, ratio, seconds)] = steps["rows"]
+    assert threads == runtime.plan_threads().for_work(16 * 16).threads  # the size's thread count, not all cores
     assert size == 16 and ratio == pytest.approx(step_ms / floor_ms) and seconds > 3 * step_ms / 1000
     [estimates] = report["sections"]["estimate"]["tables"]
-    [(size, predicted, measured, quotient)] = estimates["rows"]
+    [(size, threads, predicted, measured, quotient)] = estimates["rows"]
     assert quotient == pytest.approx(predicted / measured)

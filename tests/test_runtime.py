@@ -73,6 +73,7 @@ def test_importing_the_package_sets_the_policy_before_torch_loads(given, expecte
 
 def test_configure_threads_applies_the_plan_process_wide(monkeypatch) -> None:
     before = torch.get_num_threads()
+    monkeypatch.setattr(runtime, "_configured", runtime._configured)  # restored afterwards
     try:
         monkeypatch.setenv(runtime.THREADS_ENV, "1")
         assert runtime.configure_threads().threads == 1
@@ -87,6 +88,37 @@ def test_the_cli_takes_a_threads_flag(tmp_path) -> None:
         torch.set_num_threads(2)
         assert main(["benchmark", "--tiny", "--size", "16", "--steps", "3", "--batch", "1", "--repeats", "1",
                      "--threads", "1"]) == 0
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_small_images_get_fewer_threads_unless_someone_chose_a_number() -> None:
+    """Catches a plan that gives every run all the cores: on 2 cores the bundled pair at 64 px ran 1.4x
+    faster on one thread (benchmarks/README.md), and a fitted plan must never exceed the cores' share."""
+    plan = runtime.plan_threads(cores=8, environ={})
+    assert plan.for_work(64 * 64).threads == 1
+    assert plan.for_work(128 * 128).threads == 4
+    assert plan.for_work(10 * 64 * 64).threads == 8  # a batch of ten 64 px images shares each pass
+    assert plan.for_work(256 * 256).threads == 8  # never more than the cores' share
+    assert plan.for_work(256 * 256).source == runtime.AUTOMATIC
+    assert "at most one per" in plan.for_work(64 * 64).source
+    shared = runtime.plan_threads(cores=8, concurrent_runs=2, environ={})
+    assert shared.for_work(256 * 256).threads == 4
+    chosen = runtime.plan_threads(cores=8, environ={runtime.THREADS_ENV: "6"})
+    assert chosen.for_work(64 * 64).threads == 6
+    assert runtime.plan_threads(threads=3, cores=8, environ={}).for_work(16).threads == 3
+
+
+def test_threads_for_work_leaves_a_users_own_setting_alone(monkeypatch) -> None:
+    """Catches the library changing torch's threads in a script that never asked it to."""
+    before = torch.get_num_threads()
+    monkeypatch.setattr(runtime, "_configured", None)
+    assert runtime.threads_for_work(64 * 64) is None
+    assert torch.get_num_threads() == before
+    monkeypatch.setattr(runtime, "_configured", runtime.plan_threads(cores=2, environ={}))
+    try:
+        assert runtime.threads_for_work(64 * 64).threads == 1
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)

@@ -71,7 +71,9 @@ def run_contention_suite(out_dir: Path, *, size: int | None = None, steps: int |
 
 def _measure(chosen: list[Scenario], size: int, steps: int, repeats: int, timeout: float,
              cores: int) -> SectionResult:
-    plan = runtime.plan_threads(concurrent_runs=1, environ={})
+    def shipped_threads(runs: int) -> int:
+        return runtime.plan_threads(concurrent_runs=runs, cores=cores, environ={}).for_work(size * size).threads
+
     table = Table(f"TAEF2 + ResNet-56, {size} px, {steps} steps, batch 1; seconds per run (slowest of "
                   "concurrent runs), median of repeats", ["scenario", "seconds", "vs same run idle", "policy"])
     measured: dict[Scenario, float | None] = {}
@@ -80,12 +82,13 @@ def _measure(chosen: list[Scenario], size: int, steps: int, repeats: int, timeou
         measured[scenario] = None if None in times else statistics.median(times)
     for scenario, seconds in measured.items():
         idle = measured.get(Scenario(scenario.threads, scenario.policy, False, scenario.runs))
-        shipped = scenario.policy == runtime.PASSIVE and scenario.threads == max(1, cores // scenario.runs)
+        shipped = scenario.policy == runtime.PASSIVE and scenario.threads == shipped_threads(scenario.runs)
         table.rows.append([scenario.label, seconds if seconds is not None else f"> {timeout:.0f} (timed out)",
                            seconds / idle if seconds is not None and idle else None,
                            "shipped" if shipped else ""])
-    notes = [f"'shipped' marks what magig_core.runtime picks here: {plan.threads} thread(s) per run for one run "
-             f"on {cores} core(s), OMP_WAIT_POLICY=PASSIVE, set before torch loads."]
+    notes = [f"'shipped' marks what magig_core.runtime picks here: {shipped_threads(1)} thread(s) for one run "
+             f"of {size} px on {cores} core(s), {shipped_threads(2)} per run for two, OMP_WAIT_POLICY=PASSIVE, "
+             "set before torch loads."]
     return SectionResult([table], notes=notes)
 
 

@@ -63,6 +63,7 @@ def run_cpu_suite(out_dir: Path, *, size: int | None = None, steps: int | None =
     size = size or (8 if tiny else 64)
     steps = steps or (4 if tiny else 200)
     repeats = repeats or (1 if tiny else 3)
+    runtime.threads_for_work(size * size)  # the shipped thread count for this size (unless --threads said)
     settings = {"models": "TAEF2 + CIFAR-10 ResNet-56", "size": size, "steps": steps, "runs": repeats,
                 "threads": torch.get_num_threads(), "omp_wait_policy": runtime.plan_threads().wait_policy}
     report = Report("cpu", CPU, out_dir, settings)

@@ -9,11 +9,13 @@ the explorer (explanation, metrics and path curves).
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 
 import torch
 
+from magig_core import runtime
 from magig_core.attribution import explain
 from magig_core.benchmark.models import bundled_images, bundled_pair
 from magig_core.benchmark.report import Report, SectionResult, Table
@@ -32,8 +34,7 @@ def run_real_suite(out_dir: Path, *, sizes: tuple[int, ...] | None = None, steps
     steps = steps or (4 if tiny else STEPS)
     repeats = repeats or (1 if tiny else 3)
     device = torch.device("cpu")
-    report = Report("real", device, out_dir, {"sizes": list(sizes), "steps": steps, "repeats": repeats,
-                                              "threads": torch.get_num_threads()})
+    report = Report("real", device, out_dir, {"sizes": list(sizes), "steps": steps, "repeats": repeats})
     report.run("step", "MA-GIG on the bundled pair: step against its floor, seconds per image",
                lambda: _steps(sizes, steps, repeats, device))
     report.run("estimate", "The app's estimate before a run against the run's time",
@@ -45,11 +46,13 @@ FLOOR_STEPS_PER_SAMPLE = 5
 
 
 def _steps(sizes: tuple[int, ...], steps: int, repeats: int, device: torch.device) -> SectionResult:
-    table = Table(f"MA-GIG, {steps} steps, batch 1", ["size (px)", "floor step (ms)", "MA-GIG step (ms)",
-                                                       "step / floor", "seconds per image"])
+    table = Table(f"MA-GIG, {steps} steps, batch 1", ["size (px)", "threads", "floor step (ms)",
+                                                       "MA-GIG step (ms)", "step / floor", "seconds per image"])
     classifier, autoencoder = bundled_pair(device)
     for size in sizes:
-        table.rows.append([size, *_step_row(classifier, autoencoder, size, steps, repeats, device)])
+        runtime.threads_for_work(size * size)  # what `explain --size` would use (unless --threads said)
+        table.rows.append([size, torch.get_num_threads(),
+                           *_step_row(classifier, autoencoder, size, steps, repeats, device)])
     return SectionResult(tables=[table])
 
 
@@ -76,12 +79,14 @@ def _step_row(classifier, autoencoder, size: int, steps: int, repeats: int, devi
 
 
 def _estimates(sizes: tuple[int, ...], steps: int) -> SectionResult:
-    from magig_core.explorer.service import Explorer
+    from magig_core.explorer.service import Explorer, working_size
     from magig_core.explorer.settings import DEFAULT_METHODS, RunSettings
 
     table = Table("MA-GIG and GIG on a photograph through the explorer",
-                  ["size (px)", "estimate (s)", "measured (s)", "estimate / measured"])
+                  ["size (px)", "threads", "estimate (s)", "measured (s)", "estimate / measured"])
     photo = str(bundled_path(*PHOTO))
+    classifier, _, _ = Explorer(torch.device("cpu")).classifier(REAL_CLASSIFIER)
+    runtime.threads_for_work(math.prod(working_size(classifier, None)))  # as the app: once, to its default size
     for size in sizes:
         explorer = Explorer(torch.device("cpu"))  # fresh: no run history, so the estimate is from pass counts
         settings = RunSettings(REAL_CLASSIFIER, REAL_AUTOENCODER, methods=DEFAULT_METHODS, steps=steps,
@@ -91,6 +96,6 @@ def _estimates(sizes: tuple[int, ...], steps: int) -> SectionResult:
         for _ in explorer.run(photo, settings):
             pass
         measured = time.perf_counter() - started
-        table.rows.append([size, predicted, measured, predicted / measured])
+        table.rows.append([size, torch.get_num_threads(), predicted, measured, predicted / measured])
     return SectionResult(tables=[table], notes=["The estimate is said before the run starts; the app's goal is "
                                                 "to be within 30 % of the measured time."])

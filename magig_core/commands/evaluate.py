@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 
+from magig_core import runtime
 from magig_core.attribution.registry import method_spec
 from magig_core.data import datasets
 from magig_core.data.datasets import DatasetError, ImageSet
@@ -255,6 +256,7 @@ def _run(args: argparse.Namespace, group: distributed.ProcessGroup) -> int:
 
     first = models.classifier(classifiers[0])
     size = args.image_size or int(getattr(first, "input_size", (datasets.PAPER_IMAGE_SIZE,))[0])
+    runtime.threads_for_work(args.batch_size * size * size)  # a batch's images share each pass
     whole_set = _image_set(args, size)
     image_set = whole_set.head(args.limit or (DEMO_DEFAULT_LIMIT if demo else None))
     for name in classifiers:
@@ -317,6 +319,7 @@ def _finish(args, image_set: ImageSet, jobs: list[Job], ratios, written: int, se
         "arguments": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "versions": _versions(),
         "world_size": group.world_size,
+        "cpu_threads_per_process": torch.get_num_threads(),  # guided paths' last bits depend on it
         "records_written_this_run": written,
         "seconds_this_run": seconds,
         "missing_records": missing,

@@ -12,6 +12,7 @@ import json
 import sys
 from pathlib import Path
 
+from magig_core import runtime
 from magig_core.explorer.examples import REAL_AUTOENCODER, REAL_CLASSIFIER
 
 
@@ -96,6 +97,7 @@ def _explain_files(args: argparse.Namespace, methods: list[str], options: dict[s
     classifier = load_classifier(args.classifier, device=device)
     autoencoder = load_autoencoder(args.autoencoder, device=device) if args.autoencoder else None
     size = (args.size, args.size) if args.size else tuple(classifier.input_size)
+    runtime.threads_for_work(size[0] * size[1])  # one image per pass
     draws = any(method_spec(m).draws_references for m in methods)
     references = reference_bank(size, gallery()).to(device) if draws else None
     distance = load_frame_distance(device=device)
