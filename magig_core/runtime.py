@@ -10,7 +10,8 @@ OpenMP (it reads the variable once, at load), and gives each concurrent run its 
 A sleeping thread has to be woken at every layer, and that wake-up is paid per layer whatever the layer's
 size: for small images the second thread costs more than it brings (the bundled pair at 64 px ran 1.4x
 faster on one thread than on two; at 128 px two threads were 1.1x faster). So a run on small images gets
-fewer threads: at most one per ``MIN_PIXELS_PER_THREAD`` pixels of a network pass (``for_work``).
+fewer threads: at most one per ``MIN_PIXELS_PER_THREAD`` pixels of a network pass (``for_work``), under
+the passive policy (spinning threads need no wake-up, so they keep all cores).
 
 This module imports nothing heavy: the package imports it before torch.
 """
@@ -26,6 +27,7 @@ from pathlib import Path
 
 WAIT_POLICY_ENV = "OMP_WAIT_POLICY"
 PASSIVE = "PASSIVE"
+OPENMP_DEFAULT = "(OpenMP default)"  # spinning for a while before sleeping
 THREADS_ENV = "MAGIG_THREADS"  # threads per run, overriding everything else
 RUNS_ENV = "MAGIG_CONCURRENT_RUNS"  # runs that share this machine's cores at once (default 1)
 AUTOMATIC = "cores // runs"  # the plan's source when nobody chose a number
@@ -35,14 +37,22 @@ CGROUP_V1_QUOTA = Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us")
 CGROUP_V1_PERIOD = Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us")
 
 
+_policy_in_effect: str | None = None  # what OpenMP read when torch loaded, once prefer_passive_wait knows it
+
+
 def prefer_passive_wait(environ: MutableMapping[str, str] | None = None) -> bool:
     """Ask OpenMP for sleeping idle threads unless the user chose a policy; False when it comes too late.
 
     Too late means torch is already imported: OpenMP has read its environment and keeps its policy.
     """
+    global _policy_in_effect
     env = os.environ if environ is None else environ
+    in_time = "torch" not in sys.modules
+    before = env.get(WAIT_POLICY_ENV, OPENMP_DEFAULT)
     env.setdefault(WAIT_POLICY_ENV, PASSIVE)
-    return "torch" not in sys.modules
+    if environ is None:
+        _policy_in_effect = env[WAIT_POLICY_ENV] if in_time else before
+    return in_time
 
 
 def cgroup_cpu_limit(v2: Path = CGROUP_V2_LIMIT, v1_quota: Path = CGROUP_V1_QUOTA,
@@ -84,7 +94,7 @@ class ThreadPlan:
     cores: int
     concurrent_runs: int
     source: str  # what decided: the caller, MAGIG_THREADS, OMP_NUM_THREADS, or cores // runs
-    wait_policy: str  # OMP_WAIT_POLICY as OpenMP saw it (when torch was imported after it was set)
+    wait_policy: str  # OMP_WAIT_POLICY as OpenMP read it when torch loaded (as far as this process knows)
 
     def describe(self) -> str:
         return (f"{self.threads} thread(s) per run ({self.source}; {self.cores} core(s), "
@@ -92,8 +102,9 @@ class ThreadPlan:
 
     def for_work(self, pixels: int) -> ThreadPlan:
         """This plan for network passes over ``pixels`` pixels (batch x height x width): an automatic plan
-        keeps at most one thread per ``MIN_PIXELS_PER_THREAD``; a number someone chose stays as it is."""
-        if not self.source.startswith(AUTOMATIC):
+        under the passive policy keeps at most one thread per ``MIN_PIXELS_PER_THREAD``; spinning threads
+        pay no wake-up (two stay faster at 64 px on an idle machine), and a number someone chose stays."""
+        if not self.source.startswith(AUTOMATIC) or self.wait_policy.upper() != PASSIVE:
             return self
         threads = max(1, min(self.threads, pixels // MIN_PIXELS_PER_THREAD))
         source = AUTOMATIC if threads == max(1, self.cores // self.concurrent_runs) else \
@@ -110,7 +121,7 @@ def plan_threads(*, threads: int | None = None, concurrent_runs: int | None = No
     env = os.environ if environ is None else environ
     cores = available_cores() if cores is None else cores
     runs = concurrent_runs or _positive(env.get(RUNS_ENV)) or _positive(env.get("LOCAL_WORLD_SIZE")) or 1
-    policy = env.get(WAIT_POLICY_ENV, "(OpenMP default)")
+    policy = (_policy_in_effect if environ is None else None) or env.get(WAIT_POLICY_ENV, OPENMP_DEFAULT)
     for source, value in (("caller", threads), (THREADS_ENV, _positive(env.get(THREADS_ENV))),
                           ("OMP_NUM_THREADS", _positive(env.get("OMP_NUM_THREADS")))):
         if value:

@@ -72,7 +72,8 @@ def run_contention_suite(out_dir: Path, *, size: int | None = None, steps: int |
 def _measure(chosen: list[Scenario], size: int, steps: int, repeats: int, timeout: float,
              cores: int) -> SectionResult:
     def shipped_threads(runs: int) -> int:
-        return runtime.plan_threads(concurrent_runs=runs, cores=cores, environ={}).for_work(size * size).threads
+        passive = {runtime.WAIT_POLICY_ENV: runtime.PASSIVE}
+        return runtime.plan_threads(concurrent_runs=runs, cores=cores, environ=passive).for_work(size * size).threads
 
     table = Table(f"TAEF2 + ResNet-56, {size} px, {steps} steps, batch 1; seconds per run (slowest of "
                   "concurrent runs), median of repeats", ["scenario", "seconds", "vs same run idle", "policy"])
