@@ -107,9 +107,8 @@ class ThreadPlan:
         if not self.source.startswith(AUTOMATIC) or self.wait_policy.upper() != PASSIVE:
             return self
         threads = max(1, min(self.threads, pixels // MIN_PIXELS_PER_THREAD))
-        source = AUTOMATIC if threads == max(1, self.cores // self.concurrent_runs) else \
-            f"{AUTOMATIC}, at most one per {MIN_PIXELS_PER_THREAD} pixels"
-        return replace(self, threads=threads, source=source)
+        capped = f"{AUTOMATIC}, at most one per {MIN_PIXELS_PER_THREAD} pixels"
+        return replace(self, threads=threads, source=self.source if threads == self.threads else capped)
 
 
 def plan_threads(*, threads: int | None = None, concurrent_runs: int | None = None,
