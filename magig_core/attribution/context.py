@@ -99,6 +99,15 @@ class Context:
                 grads.append(gradient_pass(self.model, part, targets, self.objective, [part]).grads[0])
         return torch.cat(grads)
 
+    def endpoint(self, image: torch.Tensor, with_gradient: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Logits at a walk's last point, and its input gradient only when that point is shown (one backward)."""
+        if not with_gradient:
+            with torch.no_grad():
+                return self.model.forward(image), None
+        point = image.detach().requires_grad_(True)
+        result = gradient_pass(self.model, point, self.targets, self.objective, [point])
+        return result.logits, result.grads[0]
+
     def report(self, done: int, total: int) -> None:
         if self.callback is not None:
             self.callback(done, total)

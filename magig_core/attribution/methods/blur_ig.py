@@ -94,7 +94,7 @@ def run(ctx: Context, options: BlurIGOptions) -> MethodOutput:
                 probs[i] = result.probs.view(len(chunk), -1)[k]
             ctx.report(chunk.stop, n - 1)
         start = gaussian_blur(inputs, scales[-1])
-        start_logits, start_grad = _path_start(ctx, start, record.needs_gradient(n - 1))
+        start_logits, start_grad = ctx.endpoint(start, record.needs_gradient(n - 1))
         record.visit(start_grad, lambda: ctx.model.denormalize(start))
     probs[-1] = target_probabilities(start_logits, ctx.targets)
     recorded = record.finish()
@@ -107,16 +107,6 @@ def run(ctx: Context, options: BlurIGOptions) -> MethodOutput:
         segment_sums=recorded.segment_sums, segment_mass=recorded.segment_mass,
         gradient_frames=recorded.gradient_frames, contribution_frames=recorded.contribution_frames,
     )
-
-
-def _path_start(ctx: Context, image: torch.Tensor, with_gradient: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """The most blurred image's logits, and its gradient only when that point is shown (one backward)."""
-    if not with_gradient:
-        with torch.no_grad():
-            return ctx.model.forward(image), None
-    point = image.detach().requires_grad_(True)
-    result = gradient_pass(ctx.model, point, ctx.targets, ctx.objective, [point])
-    return result.logits, result.grads[0]
 
 
 def cost(options: BlurIGOptions, num_classes: int) -> Passes:

@@ -15,7 +15,7 @@ from torch import nn
 from magig_core.attribution import validation as check
 from magig_core.attribution.context import Context
 from magig_core.attribution.integrator import frame_positions
-from magig_core.attribution.model import gradient_pass, objective_values, target_probabilities
+from magig_core.attribution.model import objective_values, target_probabilities
 from magig_core.attribution.path_record import PathRecord
 from magig_core.attribution.registry import MethodSpec, Passes, register
 from magig_core.attribution.result import MethodOutput
@@ -134,7 +134,7 @@ def run(ctx: Context, options: IG2Options) -> MethodOutput:
                 probs.append(target_probabilities(logits, ctx.targets))
                 point = next_point
                 ctx.report(i + 1, steps)
-            logits, end_grad = _search_end(ctx, point, record.needs_gradient(steps))
+            logits, end_grad = ctx.endpoint(point, record.needs_gradient(steps))
             probs.append(target_probabilities(logits, ctx.targets))
             if steps in wanted:
                 kept[steps] = model.denormalize(point)
@@ -154,16 +154,6 @@ def run(ctx: Context, options: IG2Options) -> MethodOutput:
         gradient_frames=recorded.gradient_frames, contribution_frames=recorded.contribution_frames,
         details={"seed": ctx.seed, "reference_bank_size": len(bank)},
     )
-
-
-def _search_end(ctx: Context, point: torch.Tensor, with_gradient: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Logits at the search's last point, and its gradient only when that point is shown (one backward)."""
-    if not with_gradient:
-        with torch.no_grad():
-            return ctx.model.forward(point), None
-    point = point.detach().requires_grad_(True)
-    result = gradient_pass(ctx.model, point, ctx.targets, ctx.objective, [point])
-    return result.logits, result.grads[0]
 
 
 def cost(options: IG2Options, num_classes: int) -> Passes:
