@@ -14,12 +14,14 @@ makes completeness true by construction and therefore no evidence, so the method
 from __future__ import annotations
 
 import weakref
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from magig_core.attribution.context import Context
 from magig_core.attribution.model import NormalizedModel
+from magig_core.attribution.registry import MethodSpec, Passes
 from magig_core.attribution.result import MethodOutput
 from magig_core.errors import ArgumentError
 
@@ -103,3 +105,25 @@ def class_activation_map(ctx: Context, cam_class: type) -> MethodOutput:
 
 def _layer_name(network: nn.Module, layer: nn.Module) -> str:
     return next((name for name, module in network.named_modules() if module is layer), type(layer).__name__)
+
+
+@dataclass(frozen=True)
+class CAMOptions:
+    """A CAM has no hyperparameters; its layer is picked per classifier."""
+
+
+def _cost(options: CAMOptions, num_classes: int) -> Passes:
+    return Passes(classifier_forward=1, classifier_backward=1)
+
+
+def cam_spec(name: str, label: str, hint: str, color: str, paper_order: float, library_class: str,
+             aliases: tuple[str, ...]) -> MethodSpec:
+    """The spec of a reference method that is one of ``pytorch_grad_cam``'s classes: no path, no frames."""
+    def run(ctx: Context, options: CAMOptions) -> MethodOutput:
+        import pytorch_grad_cam
+
+        return class_activation_map(ctx, getattr(pytorch_grad_cam, library_class))
+
+    return MethodSpec(name=name, label=label, hint=hint, color=color, paper_order=paper_order, space="none",
+                      has_path=False, has_frames=False, options=CAMOptions, run=run, cost=_cost,
+                      uses_baseline=False, aliases=aliases)

@@ -5,34 +5,10 @@ factor from second and third powers of the gradient, so several instances of a c
 instead of the strongest one dominating the pooled gradient.
 """
 
-from __future__ import annotations
+from magig_core.attribution.cam import cam_spec
+from magig_core.attribution.registry import register
 
-from dataclasses import dataclass
-
-from magig_core.attribution.cam import class_activation_map
-from magig_core.attribution.context import Context
-from magig_core.attribution.registry import MethodSpec, Passes, register
-from magig_core.attribution.result import MethodOutput
-
-
-@dataclass(frozen=True)
-class GradCAMPlusPlusOptions:
-    """Grad-CAM++ has no hyperparameters; its layer is picked per classifier, as Grad-CAM's."""
-
-
-def run(ctx: Context, options: GradCAMPlusPlusOptions) -> MethodOutput:
-    from pytorch_grad_cam import GradCAMPlusPlus
-
-    return class_activation_map(ctx, GradCAMPlusPlus)
-
-
-def cost(options: GradCAMPlusPlusOptions, num_classes: int) -> Passes:
-    return Passes(classifier_forward=1, classifier_backward=1)
-
-
-SPEC = register(MethodSpec(
-    name="grad-cam++", label="Grad-CAM++", hint="Grad-CAM weighted by positive gradients (no path)",
-    color="#aec7e8", paper_order=21, space="none", has_path=False, has_frames=False,
-    options=GradCAMPlusPlusOptions, run=run, cost=cost, uses_baseline=False,
-    aliases=("gradcam++", "grad-cam-plus-plus"),
+SPEC = register(cam_spec(
+    "grad-cam++", "Grad-CAM++", "Grad-CAM weighted by positive gradients (no path)", "#aec7e8", 21,
+    "GradCAMPlusPlus", aliases=("gradcam++", "grad-cam-plus-plus"),
 ))
