@@ -34,9 +34,8 @@ def integrate_points(ctx: MethodInputs, num_points: int, images_at: ImagesAt) ->
             grads = result.grads[0].view_as(images)
             probs = result.probs.view(len(indices), rows)
             outputs = result.outputs.view(len(indices), rows)
-            for offset, index in enumerate(indices):
-                last = index == num_points - 1
-                integrator.add(images[offset], outputs[offset], probs[offset], None if last else grads[offset])
+            for offset in range(len(indices)):
+                integrator.add(images[offset], outputs[offset], probs[offset], grads[offset])
             ctx.report(indices.stop, num_points)
     return integrator
 

@@ -77,6 +77,7 @@ def _load_model(
             getattr(_diffusers(), cls_name).from_pretrained,
             repo_id or info.repo_id,  # type: ignore[arg-type]
             subfolder=subfolder or info.subfolder,
+            former_repo_ids=() if repo_id else info.former_repo_ids,
         )
         return model, DIFFUSERS_KINDS[cls_name]
     if Path(name).expanduser().is_dir():

@@ -87,7 +87,7 @@ def _check_autoencoder(name: str) -> None:
     if info is None or info.repo_id is None:
         return
     filename = "/".join(part for part in (info.subfolder, info.filename or "config.json") if part)
-    if isinstance(try_to_load_from_cache(info.repo_id, filename), str):
+    if any(isinstance(try_to_load_from_cache(repo, filename), str) for repo in (info.repo_id, *info.former_repo_ids)):
         return
     remedies = hub_remedies(info.repo_id, filename=info.filename, subfolder=info.subfolder)
     require_network(name, info.source, HUB_URL, remedies)
