@@ -254,6 +254,13 @@ def test_downloads_hold_the_attributions_and_a_json_report(run, tmp_path):
     with np.load(tmp_path / "attributions.npz") as arrays:
         np.testing.assert_array_equal(arrays["ma_gig_attributions"], results[0].attributions)
         assert int(arrays["target"]) == context.target
+        # the stretches between shown positions add up to the map; gradients sit at the same positions
+        np.testing.assert_allclose(arrays["ma_gig_contribution_frames"].sum(axis=0), arrays["ma_gig_attributions"],
+                                   rtol=1e-4, atol=1e-6)
+        assert arrays["ma_gig_gradient_frames"].shape == arrays["ma_gig_contribution_frames"].shape
+        assert "gi_gradient_frames" not in arrays
+    assert curves["accumulation"][0] == 0 and curves["accumulation"][-1] == pytest.approx(1)
+    assert len(curves["accumulation_mass"]) == 8 and "accumulation" not in saved["methods"]["gi"]["path_curves"]
 
 
 def test_cpu_estimates_use_the_model_zoo_hints_without_loading_models():
