@@ -63,7 +63,7 @@ def table(report: dict) -> str:
     """Markdown: t50 per image group, the paired difference to MA-GIG, the signed share at mid-path and the mass
     share of the final segment (MA-GIG's paper schedule ends with a jump over the last 2/N of the distance)."""
     groups = report["groups"]
-    reference = np.array(report["methods"][REFERENCE]["t50"])
+    reference = np.array(report["methods"].get(REFERENCE, {"t50": [math.nan] * len(report["images"])})["t50"])
     head = ["method", *(f"t50, {name} ({len(idx)})" for name, idx in groups.items()),
             f"t50 − MA-GIG's, paired (all {len(reference)})", "images earlier than MA-GIG", "signed share at t = 0.5",
             "mass in the last segment"]
