@@ -11,7 +11,8 @@ import torch
 from torch import nn
 
 from magig_core.attribution import methods as _methods  # noqa: F401 - importing registers the methods
-from magig_core.attribution.context import Context, ProgressCallback, build_context
+from magig_core.attribution.context import MethodInputs, ProgressCallback, build_context
+from magig_core.attribution.path_record import WatchFn
 from magig_core.attribution.registry import MethodSpec, all_methods, check_keywords, method_names, method_spec
 from magig_core.attribution.result import Explanation, MethodOutput
 from magig_core.attribution.spaces import Autoencoder
@@ -43,6 +44,7 @@ def explain(
     callback: ProgressCallback | None = None,
     normalization: tuple[Sequence[float], Sequence[float]] | None = None,
     substeps: int = 1,
+    watch: WatchFn | None = None,
     **method_options: Any,
 ) -> Explanation:
     started = time.perf_counter()
@@ -56,13 +58,13 @@ def explain(
     ctx = build_context(images, classifier, autoencoder=autoencoder, targets=targets, objective=objective,
                         frames=frames, baseline=baseline, references=references, chunk_size=chunk_size,
                         precision=precision, seed=seed, callback=callback, normalization=normalization,
-                        substeps=substeps)
+                        substeps=substeps, watch=watch)
     output = spec.run(ctx, options)
     ctx.timings["total"] = time.perf_counter() - started
     return _explanation(spec, ctx, options, output, targets_given=targets is not None, precision=precision)
 
 
-def _explanation(spec: MethodSpec, ctx: Context, options: Any, output: MethodOutput, *, targets_given: bool,
+def _explanation(spec: MethodSpec, ctx: MethodInputs, options: Any, output: MethodOutput, *, targets_given: bool,
                  precision: str) -> Explanation:
     """The method's output plus what every method shares; completeness against the raw images."""
     baseline_output = ctx.baseline_output if spec.uses_baseline else output.path_start_output
@@ -76,7 +78,9 @@ def _explanation(spec: MethodSpec, ctx: Context, options: Any, output: MethodOut
         input_logits=ctx.input_logits, completeness_residual=residual,
         path_start_output=output.path_start_output, path_end_output=output.path_end_output,
         frames=output.frames, frame_indices=output.frame_indices, path_outputs=output.path_outputs,
-        segment_sums=output.segment_sums, timings=dict(ctx.timings), config=config,
+        segment_sums=output.segment_sums, segment_mass=output.segment_mass,
+        gradient_frames=output.gradient_frames, contribution_frames=output.contribution_frames,
+        timings=dict(ctx.timings), config=config,
     )
 
 
@@ -106,6 +110,9 @@ space as the paper's does (a zoo classifier or ``ImageClassifier`` carries its o
 input is taken as already normalized and a warning says so). substeps: gradients per path segment (1,
 the default, is the paper's left-point rule; k > 1 keeps the path and averages the gradient over k
 points of each pixel segment, k − 1 extra classifier passes per segment, for a smaller residual).
+watch(snapshot) is called while the path is walked, at each of the ``frames`` shown positions, with the
+running attribution map, the path image and gradient there and the signed sum collected so far
+(``PathSnapshot``); the last call's map is the returned attribution.
 
 Method options (paper defaults), as keywords; ``steps``, ``fraction``, ``interpolation`` and
 ``schedule`` go to whichever method has that option, and a prefixed name (``ig2_step_size``) also works:

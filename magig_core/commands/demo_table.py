@@ -12,10 +12,10 @@ from pathlib import Path
 
 import torch
 
-from magig_core.demo.models import load_demo_autoencoder, load_demo_classifier, read_card
 from magig_core.demo.table import markdown_table, score_method
 from magig_core.demo.world import DATA_VERSION, generate
 from magig_core.evaluation.plan import PlanError, parse_methods
+from magig_core.models.demo_shapes import load_demo_autoencoder, load_demo_classifier, read_card
 from magig_core.models.devices import resolve_device
 
 DEFAULT_OUT = Path("runs") / "demo_table.md"

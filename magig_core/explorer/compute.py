@@ -64,6 +64,10 @@ class MethodResult:
     scores: Scores  # every metric of ``metrics.METRICS`` and the path distances at the frames
     seconds: float
     config: dict
+    gradient_frames: np.ndarray | None = None  # float32 [F,3,H,W] objective's input gradient at each frame
+    contribution_frames: np.ndarray | None = None  # float32 [F,3,H,W] g ⊙ Δx collected since the previous frame
+    accumulation: np.ndarray | None = None  # [N] signed share of ΣA collected up to each path point
+    accumulation_mass: np.ndarray | None = None  # [N] share of the absolute contribution mass collected
 
     @property
     def distances(self) -> np.ndarray | None:
@@ -204,9 +208,24 @@ def _method_result(method: str, result: Explanation, scores: Scores, seconds: fl
         scores=scores,
         seconds=seconds,
         config=dict(result.config),
+        **path_record_arrays(result),
     )
 
 
 def _curve(scores: Scores, name: str) -> np.ndarray | None:
     values = scores.curves.get(name)
     return None if values is None else np.asarray(values, dtype=np.float64)
+
+
+def path_record_arrays(result: Explanation) -> dict[str, np.ndarray | None]:
+    """The first image's gradient and contribution frames and accumulation curves, as numpy (None without)."""
+    def first(tensor: torch.Tensor | None) -> np.ndarray | None:
+        return None if tensor is None else tensor[0].detach().cpu().numpy()
+
+    def frames(tensor: torch.Tensor | None) -> np.ndarray | None:
+        return None if tensor is None or tensor.shape[1] == 0 else first(tensor.float())
+
+    return {"gradient_frames": frames(result.gradient_frames),
+            "contribution_frames": frames(result.contribution_frames),
+            "accumulation": first(result.accumulation), "accumulation_mass": first(result.accumulation_mass)}
+
