@@ -64,6 +64,9 @@ class Explanation:
     segment_sums: torch.Tensor | None = None  # [B,N-1] each segment's share of ΣA
     timings: dict[str, float] = field(default_factory=dict)  # seconds per phase
     config: dict[str, Any] = field(default_factory=dict)  # every hyperparameter actually used
+    stability: torch.Tensor | None = None  # [B] mean pairwise top-10 % IoU of K perturbed runs (stability=K)
+    stability_rank: torch.Tensor | None = None  # [B] their mean pairwise Spearman correlation
+    agreement: torch.Tensor | None = None  # [B,H,W] share of the K runs with the pixel in their top 10 %
 
     @property
     def num_path_points(self) -> int:
