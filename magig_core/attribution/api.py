@@ -14,7 +14,8 @@ from torch import nn
 from magig_core import runtime
 from magig_core.attribution import methods as _methods  # noqa: F401 - importing registers the methods
 from magig_core.attribution import validation as check
-from magig_core.attribution.context import Context, ProgressCallback, build_context
+from magig_core.attribution.context import MethodInputs, ProgressCallback, build_context
+from magig_core.attribution.path_record import PathSnapshot, WatchFn
 from magig_core.attribution.perturbations import noisy_copies, point_counts, resolve_perturbation
 from magig_core.attribution.registry import MethodSpec, all_methods, check_keywords, method_names, method_spec
 from magig_core.attribution.result import Explanation, MethodOutput
@@ -54,6 +55,7 @@ def explain(
     stability: int = 0,
     average: int = 1,
     perturbation: str = "auto",
+    watch: WatchFn | None = None,
     **method_options: Any,
 ) -> Explanation:
     started = time.perf_counter()
@@ -66,7 +68,7 @@ def explain(
                             "autoencoder=load_autoencoder(...) (e.g. 'taef2' offline, 'sd2', 'mar', 'taesd')")
     shared = {"autoencoder": autoencoder, "objective": objective, "frames": frames, "baseline": baseline,
               "references": references, "chunk_size": chunk_size, "precision": precision, "seed": seed,
-              "callback": callback, "normalization": normalization, "substeps": substeps}
+              "callback": callback, "normalization": normalization, "substeps": substeps, "watch": watch}
     explanation = _explain_runs(spec, options, check.check_images(images), classifier, targets, shared,
                                 stability=stability, average=average, perturbation=perturbation)
     explanation.timings["total"] = time.perf_counter() - started
@@ -87,8 +89,8 @@ def _explain_runs(spec: MethodSpec, options: Any, images: torch.Tensor, classifi
         return _combined(runs, kind, groups, average)
 
 
-def _explanation(spec: MethodSpec, ctx: Context, options: Any, output: MethodOutput, *, targets_given: bool,
-                 precision: str) -> Explanation:
+def _explanation(spec: MethodSpec, ctx: MethodInputs, options: Any, output: MethodOutput, *,
+                 targets_given: bool, precision: str) -> Explanation:
     """The method's output plus what every method shares; completeness against the raw images."""
     baseline_output = ctx.baseline_output if spec.uses_baseline else output.path_start_output
     residual = (output.attributions.flatten(1).sum(dim=1) - (ctx.input_output - baseline_output)).abs()
@@ -101,7 +103,9 @@ def _explanation(spec: MethodSpec, ctx: Context, options: Any, output: MethodOut
         input_logits=ctx.input_logits, completeness_residual=residual,
         path_start_output=output.path_start_output, path_end_output=output.path_end_output,
         frames=output.frames, frame_indices=output.frame_indices, path_outputs=output.path_outputs,
-        segment_sums=output.segment_sums, timings=dict(ctx.timings), config=config,
+        segment_sums=output.segment_sums, segment_mass=output.segment_mass,
+        gradient_frames=output.gradient_frames, contribution_frames=output.contribution_frames,
+        timings=dict(ctx.timings), config=config,
     )
 
 
@@ -123,13 +127,15 @@ def _repeated_runs(spec: MethodSpec, options: Any, kind: str, images: torch.Tens
         for r, points in enumerate(point_counts(options.steps, count)):
             progress = None if callback is None else _run_progress(callback, r, count)
             chosen = targets if r == 0 else runs[0].targets
+            watch = shared["watch"] if r == 0 else None  # live maps follow the plain run
             runs.append(_run(spec, dataclasses.replace(options, steps=points), images, classifier, chosen,
-                             {**shared, "callback": progress}))
+                             {**shared, "callback": progress, "watch": watch}))
             runs[r].config["targets_given"] = targets is not None
         return runs
     rows = images.shape[0]
     batch = noisy_copies(images, count, shared["seed"])
     lockstep = {**shared, "baseline": _repeat_rows(shared["baseline"], rows, count),
+                "watch": _first_rows_watch(shared["watch"], rows),
                 "references": images if spec.draws_references and shared["references"] is None
                 else shared["references"]}
     ctx = build_context(batch, classifier, targets=_repeat_rows(targets, rows, count), **lockstep)
@@ -139,6 +145,20 @@ def _repeated_runs(spec: MethodSpec, options: Any, kind: str, images: torch.Tens
     together = _explanation(spec, ctx, options, output, targets_given=targets is not None,
                             precision=shared["precision"])
     return [_rows(together, slice(r * rows, (r + 1) * rows)) for r in range(count)]
+
+
+def _first_rows_watch(watch: WatchFn | None, rows: int) -> WatchFn | None:
+    """A watcher of the lockstep batch that sees only the plain run's rows (copy 0)."""
+    if watch is None:
+        return None
+
+    def first_rows(snapshot: PathSnapshot) -> None:
+        cut = {item.name: getattr(snapshot, item.name) for item in dataclasses.fields(snapshot)}
+        for name in ("image", "gradient", "partial", "collected"):
+            cut[name] = None if cut[name] is None else cut[name][:rows]
+        watch(PathSnapshot(**cut))
+
+    return first_rows
 
 
 def _run_progress(callback: ProgressCallback, run: int, runs: int) -> ProgressCallback:
@@ -230,6 +250,9 @@ space as the paper's does (a zoo classifier or ``ImageClassifier`` carries its o
 input is taken as already normalized and a warning says so). substeps: gradients per path segment (1,
 the default, is the paper's left-point rule; k > 1 keeps the path and averages the gradient over k
 points of each pixel segment, k − 1 extra classifier passes per segment, for a smaller residual).
+watch(snapshot) is called while the path is walked, at each of the ``frames`` shown positions, with the
+running attribution map, the path image and gradient there and the signed sum collected so far
+(``PathSnapshot``); the last call's map is the returned attribution.
 
 stability: K ≥ 2 re-runs the method K times under small perturbations that keep its definition and
 adds ``stability`` [B] (mean pairwise IoU of the maps' top-10 % pixels), ``stability_rank`` [B] (mean

