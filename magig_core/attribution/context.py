@@ -20,6 +20,7 @@ from magig_core.attribution.model import (
     target_probabilities,
     wrap_classifier,
 )
+from magig_core.attribution.path_record import WatchFn
 from magig_core.attribution.spaces import Autoencoder
 from magig_core.errors import ArgumentError
 
@@ -29,7 +30,7 @@ PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 @dataclass
-class Context:
+class MethodInputs:
     model: NormalizedModel
     inputs01: torch.Tensor  # [B,C,H,W] raw images in [0,1]
     baseline01: torch.Tensor  # [B,C,H,W] raw baseline in [0,1]
@@ -44,6 +45,7 @@ class Context:
     seed: int = 0
     substeps: int = 1  # gradients per segment of the pixel path (1: the paper's left-point rule)
     callback: ProgressCallback | None = None
+    watch: WatchFn | None = None  # called at every shown path position with the walk's state there
     timings: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -85,7 +87,7 @@ class Context:
     def path_integrator(self, num_points: int) -> PathIntegrator:
         """An integrator for a path of ``num_points`` with this call's frames and segment refinement."""
         return PathIntegrator(num_points, self.frames, self.model.denormalize, substeps=self.substeps,
-                              gradient_fn=self._gradients)
+                              gradient_fn=self._gradients, watch=self.watch)
 
     def _gradients(self, images: torch.Tensor) -> torch.Tensor:
         """Input gradients of the objective at extra points, ``len(images) / B`` points of every image."""
@@ -96,6 +98,15 @@ class Context:
                 targets = self.targets.repeat(part.shape[0] // self.batch_size)
                 grads.append(gradient_pass(self.model, part, targets, self.objective, [part]).grads[0])
         return torch.cat(grads)
+
+    def endpoint(self, image: torch.Tensor, with_gradient: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Logits at a walk's last point, and its input gradient only when that point is shown (one backward)."""
+        if not with_gradient:
+            with torch.no_grad():
+                return self.model.forward(image), None
+        point = image.detach().requires_grad_(True)
+        result = gradient_pass(self.model, point, self.targets, self.objective, [point])
+        return result.logits, result.grads[0]
 
     def report(self, done: int, total: int) -> None:
         if self.callback is not None:
@@ -129,7 +140,8 @@ def build_context(
     callback: ProgressCallback | None,
     normalization: tuple[Sequence[float], Sequence[float]] | None = None,
     substeps: int = 1,
-) -> Context:
+    watch: WatchFn | None = None,
+) -> MethodInputs:
     """Check every shared argument, move the images to the classifier's device and run it once on both ends."""
     images = check.check_images(images)
     device = model_device(classifier, images.device)
@@ -145,11 +157,11 @@ def build_context(
               else check.check_targets(targets, images.shape[0], int(input_logits.shape[1]), device))
     if references is not None:
         references = check.check_images(references, "references").to(device=device, dtype=images.dtype)
-    return Context(
+    return MethodInputs(
         model=model, inputs01=images, baseline01=baseline01, targets=chosen, objective=objective,
         chunk_rows=_chunk_rows(chunk_size, device), input_logits=input_logits, baseline_logits=baseline_logits,
         frames=check.check_nonnegative_int(frames, "frames"), autoencoder=autoencoder, references01=references,
-        seed=seed, substeps=_check_substeps(substeps), callback=callback,
+        seed=seed, substeps=_check_substeps(substeps), callback=callback, watch=watch,
     )
 
 

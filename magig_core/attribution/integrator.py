@@ -2,7 +2,8 @@
 
 A = sum_k grad F(p_k) * (p_{k+1} - p_k). Points arrive in order; each point's gradient is held only
 until the next point is known. Path probabilities, objective values and each segment's share of the sum
-are kept for every point (a few floats per image); path images only at the indices the caller asked for.
+are kept for every point (a few floats per image); path images, gradients and the running map only at the
+indices the caller asked for (``PathRecord``).
 
 Optional refinement: with ``substeps`` k > 1, each segment's gradient is the mean of the gradients at k
 evenly spaced points of the straight pixel segment from p_k to p_{k+1} (the first is p_k's own), so the
@@ -15,6 +16,7 @@ from collections.abc import Callable
 
 import torch
 
+from magig_core.attribution.path_record import PathRecord, WatchFn
 from magig_core.attribution.result import MethodOutput
 
 GradientFn = Callable[[torch.Tensor], torch.Tensor]  # normalized images [R,C,H,W] -> their gradients
@@ -31,7 +33,7 @@ def frame_positions(num_points: int, num_frames: int) -> torch.Tensor:
 
 class PathIntegrator:
     def __init__(self, num_points: int, num_frames: int, to_unit_range, *, substeps: int = 1,
-                 gradient_fn: GradientFn | None = None) -> None:
+                 gradient_fn: GradientFn | None = None, watch: WatchFn | None = None) -> None:
         if substeps > 1 and gradient_fn is None:
             raise ValueError("refining segments needs a gradient function")
         self.num_points = num_points
@@ -40,11 +42,10 @@ class PathIntegrator:
         self.frame_indices = frame_positions(num_points, num_frames)
         self._wanted = set(self.frame_indices.tolist())
         self._to_unit_range = to_unit_range
-        self._attribution: torch.Tensor | None = None
+        self._record = PathRecord(num_points, self.frame_indices, watch=watch)
         self._previous: tuple[torch.Tensor, torch.Tensor | None] | None = None
         self._probs: list[torch.Tensor] = []
         self._outputs: list[torch.Tensor] = []
-        self._segment_sums: list[torch.Tensor] = []
         self._frames: list[torch.Tensor] = []
         self._nonfinite: torch.Tensor | int = 0  # a device tensor while walking: counting never waits
 
@@ -57,19 +58,25 @@ class PathIntegrator:
         return len(self._probs)
 
     def add(self, image: torch.Tensor, output: torch.Tensor, prob: torch.Tensor, grad: torch.Tensor | None) -> None:
-        """Record the next path point: its image, F_c, target probability and gradient (None only at the end)."""
+        """Record the next path point: its image, F_c, target probability and gradient.
+
+        The last point's gradient enters no sum; it may be None, and is then computed only if that point is
+        a shown position (its gradient frame).
+        """
         image = image.detach()
         if self._previous is not None:
             previous_image, previous_grad = self._previous
             step = image - previous_image
             slope = previous_grad if self.substeps == 1 else self._segment_gradient(previous_image, previous_grad, step)
-            contribution = slope * step
-            self._segment_sums.append(contribution.flatten(1).sum(dim=1))
-            self._attribution = contribution if self._attribution is None else self._attribution + contribution
+            self._record.collect(slope * step)
+        if grad is None and self._record.needs_gradient(len(self._probs)) and self._gradient_fn is not None:
+            grad = self._gradient_fn(image)
         if grad is not None:
             grad = self._guard(grad.detach())
-        if len(self._probs) in self._wanted:
+        shown = len(self._probs) in self._wanted
+        if shown:
             self._frames.append(self._to_unit_range(image))
+        self._record.visit(grad, (lambda: self._frames[-1]) if shown else None)
         self._probs.append(prob.detach())
         self._outputs.append(output.detach())
         self._previous = (image, grad)
@@ -80,6 +87,7 @@ class PathIntegrator:
         points = start.unsqueeze(0) + fractions.view(-1, *([1] * start.dim())) * step.unsqueeze(0)
         grads = self._guard(self._gradient_fn(points.flatten(0, 1)).detach()).view_as(points)
         return (start_grad + grads.sum(dim=0)) / self.substeps
+
     def _guard(self, grad: torch.Tensor) -> torch.Tensor:
         """A non-finite gradient (e.g. a NaN from a degenerate network) contributes nothing, and is counted.
 
@@ -90,9 +98,9 @@ class PathIntegrator:
         return torch.where(finite, grad, torch.zeros_like(grad))
 
     def attribution(self) -> torch.Tensor:
-        if self._attribution is None or self.points_seen != self.num_points:
+        if self._record.running is None or self.points_seen != self.num_points:
             raise RuntimeError(f"path incomplete: {self.points_seen} of {self.num_points} points recorded")
-        return self._attribution
+        return self._record.running
 
     def path_probs(self) -> torch.Tensor:
         return torch.stack(self._probs, dim=1)
@@ -102,14 +110,16 @@ class PathIntegrator:
 
     def output(self, **details) -> MethodOutput:
         """The walked path as the one result type every method returns."""
-        attribution = self.attribution()
+        self.attribution()
+        recorded = self._record.finish()
         frames = self.frames()
         outputs = torch.stack(self._outputs, dim=1)
         return MethodOutput(
-            attributions=attribution, path_probs=self.path_probs(), path_start_output=outputs[:, 0],
+            attributions=recorded.attribution, path_probs=self.path_probs(), path_start_output=outputs[:, 0],
             path_end_output=outputs[:, -1], frames=frames,
             frame_indices=self.frame_indices if frames is not None else None,
             nonfinite_gradients=self.nonfinite_gradients, path_outputs=outputs,
-            segment_sums=torch.stack(self._segment_sums, dim=1),
+            segment_sums=recorded.segment_sums, segment_mass=recorded.segment_mass,
+            gradient_frames=recorded.gradient_frames, contribution_frames=recorded.contribution_frames,
             details={**details, **({"substeps": self.substeps} if self.substeps > 1 else {})},
         )

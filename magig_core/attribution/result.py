@@ -11,6 +11,8 @@ from typing import Any
 
 import torch
 
+from magig_core.attribution.path_record import half_position, shares
+
 
 @dataclass
 class MethodOutput:
@@ -31,6 +33,9 @@ class MethodOutput:
     nonfinite_gradients: int = 0  # gradient entries that were not finite and were counted as zero
     path_outputs: torch.Tensor | None = None  # [B,N] F_c at every path point (methods with one path)
     segment_sums: torch.Tensor | None = None  # [B,N-1] each segment's share of ΣA
+    segment_mass: torch.Tensor | None = None  # [B,N-1] each segment's Σ|g ⊙ Δx|
+    gradient_frames: torch.Tensor | None = None  # [B,F,3,H,W] input gradient at each frame's path point
+    contribution_frames: torch.Tensor | None = None  # [B,F,3,H,W] g ⊙ Δx summed since the previous frame
     details: dict[str, Any] = field(default_factory=dict)  # run facts beyond the options (e.g. a bank size)
 
 
@@ -62,8 +67,14 @@ class Explanation:
     frame_indices: torch.Tensor | None = None  # [F] path index of each frame
     path_outputs: torch.Tensor | None = None  # [B,N] F_c at every path point
     segment_sums: torch.Tensor | None = None  # [B,N-1] each segment's share of ΣA
+    segment_mass: torch.Tensor | None = None  # [B,N-1] each segment's Σ|g ⊙ Δx| over the input's elements
+    gradient_frames: torch.Tensor | None = None  # [B,F,3,H,W] objective's input gradient at each frame
+    contribution_frames: torch.Tensor | None = None  # [B,F,3,H,W] g ⊙ Δx summed since the previous frame
     timings: dict[str, float] = field(default_factory=dict)  # seconds per phase
     config: dict[str, Any] = field(default_factory=dict)  # every hyperparameter actually used
+    stability: torch.Tensor | None = None  # [B] mean pairwise top-10 % IoU of K perturbed runs (stability=K)
+    stability_rank: torch.Tensor | None = None  # [B] their mean pairwise Spearman correlation
+    agreement: torch.Tensor | None = None  # [B,H,W] share of the K runs with the pixel in their top 10 %
 
     @property
     def num_path_points(self) -> int:
@@ -98,6 +109,30 @@ class Explanation:
         if self.path_outputs is None or self.segment_sums is None:
             return None
         return self.path_outputs.diff(dim=1) - self.segment_sums
+
+    @property
+    def accumulation(self) -> torch.Tensor | None:
+        """[B,N] signed share of ΣA collected up to each path point: 0 at the baseline side, 1 at the input."""
+        return None if self.segment_sums is None else shares(self.segment_sums)
+
+    @property
+    def accumulation_mass(self) -> torch.Tensor | None:
+        """[B,N] share of the total absolute contribution Σ_k Σ|g_k ⊙ Δx_k| collected up to each point.
+
+        Non-decreasing even where positive and negative contributions cancel in the signed share.
+        """
+        return None if self.segment_mass is None else shares(self.segment_mass)
+
+    @property
+    def t50(self) -> torch.Tensor | None:
+        """[B] path position where half of the absolute mass has been collected (0.5 for an even spread)."""
+        mass = self.accumulation_mass
+        return None if mass is None else half_position(mass)
+
+    @property
+    def partial_maps(self) -> torch.Tensor | None:
+        """[B,F,3,H,W] the attribution collected up to each frame's path point (the last one is ΣA's map)."""
+        return None if self.contribution_frames is None else self.contribution_frames.cumsum(dim=1)
 
     @property
     def frame_probs(self) -> torch.Tensor | None:

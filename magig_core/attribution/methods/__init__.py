@@ -8,6 +8,8 @@ from magig_core.attribution.methods import blur_ig as blur_ig
 from magig_core.attribution.methods import eig as eig
 from magig_core.attribution.methods import gi as gi
 from magig_core.attribution.methods import gig as gig
+from magig_core.attribution.methods import grad_cam as grad_cam
+from magig_core.attribution.methods import grad_cam_plus_plus as grad_cam_plus_plus
 from magig_core.attribution.methods import ig as ig
 from magig_core.attribution.methods import ig2 as ig2
 from magig_core.attribution.methods import ma_gig as ma_gig

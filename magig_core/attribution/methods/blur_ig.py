@@ -17,10 +17,11 @@ from dataclasses import dataclass
 import torch
 
 from magig_core.attribution import validation as check
-from magig_core.attribution.context import Context
+from magig_core.attribution.context import MethodInputs
 from magig_core.attribution.integrator import frame_positions
 from magig_core.attribution.model import chunks, gradient_pass, objective_values, target_probabilities
-from magig_core.attribution.registry import MethodSpec, Passes, register
+from magig_core.attribution.path_record import PathRecord
+from magig_core.attribution.registry import MethodSpec, PassCounts, register
 from magig_core.attribution.result import MethodOutput
 
 TRUNCATE = 4.0  # kernel radius in standard deviations, as scipy.ndimage.gaussian_filter
@@ -70,11 +71,13 @@ def gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
     return torch.einsum("hi,bcij,wj->bchw", rows, images, cols)
 
 
-def run(ctx: Context, options: BlurIGOptions) -> MethodOutput:
+def run(ctx: MethodInputs, options: BlurIGOptions) -> MethodOutput:
+    """Walk from the input (σ = 0) outwards; the record turns the walk into baseline-to-input order."""
     scales = sigmas(options)
     n = options.steps
     inputs = ctx.inputs.detach()
-    attribution = torch.zeros_like(inputs)
+    wanted = frame_positions(n, ctx.frames)
+    record = PathRecord(n, wanted, reverse=True, watch=ctx.watch)
     probs: list[torch.Tensor | None] = [None] * n  # by σ index: 0 is the input
     with ctx.phase("path"), torch.enable_grad():
         for chunk in chunks(n - 1, ctx.points_per_chunk):
@@ -86,24 +89,28 @@ def run(ctx: Context, options: BlurIGOptions) -> MethodOutput:
             result = gradient_pass(ctx.model, flat, ctx.targets.repeat(len(chunk)), ctx.objective, [flat])
             grads = result.grads[0].view_as(points)
             for k, i in enumerate(chunk):
-                attribution -= (scales[i + 1] - scales[i]) * slopes[k] * grads[k]
+                record.visit(grads[k], lambda point=points[k]: ctx.model.denormalize(point))
+                record.collect(-(scales[i + 1] - scales[i]) * slopes[k] * grads[k])
                 probs[i] = result.probs.view(len(chunk), -1)[k]
             ctx.report(chunk.stop, n - 1)
-        with torch.no_grad():
-            start_logits = ctx.model.forward(gaussian_blur(inputs, scales[-1]))
+        start = gaussian_blur(inputs, scales[-1])
+        start_logits, start_grad = ctx.endpoint(start, record.needs_gradient(n - 1))
+        record.visit(start_grad, lambda: ctx.model.denormalize(start))
     probs[-1] = target_probabilities(start_logits, ctx.targets)
-    wanted = frame_positions(n, ctx.frames)
+    recorded = record.finish()
     frames = [ctx.model.denormalize(gaussian_blur(inputs, scales[n - 1 - p])) for p in wanted.tolist()]
     return MethodOutput(
-        attributions=attribution, path_probs=torch.stack(probs[::-1], dim=1),
+        attributions=recorded.attribution, path_probs=torch.stack(probs[::-1], dim=1),
         path_start_output=objective_values(start_logits, ctx.targets, ctx.objective),
         path_end_output=ctx.input_output,
         frames=torch.stack(frames, dim=1) if frames else None, frame_indices=wanted if frames else None,
+        segment_sums=recorded.segment_sums, segment_mass=recorded.segment_mass,
+        gradient_frames=recorded.gradient_frames, contribution_frames=recorded.contribution_frames,
     )
 
 
-def cost(options: BlurIGOptions, num_classes: int) -> Passes:
-    return Passes(classifier_forward=options.steps, classifier_backward=options.steps - 1)
+def cost(options: BlurIGOptions, num_classes: int) -> PassCounts:
+    return PassCounts(classifier_forward=options.steps, classifier_backward=options.steps - 1)
 
 
 SPEC = register(MethodSpec(

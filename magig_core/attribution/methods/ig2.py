@@ -13,10 +13,11 @@ import torch
 from torch import nn
 
 from magig_core.attribution import validation as check
-from magig_core.attribution.context import Context
+from magig_core.attribution.context import MethodInputs
 from magig_core.attribution.integrator import frame_positions
 from magig_core.attribution.model import objective_values, target_probabilities
-from magig_core.attribution.registry import MethodSpec, Passes, register
+from magig_core.attribution.path_record import PathRecord
+from magig_core.attribution.registry import MethodSpec, PassCounts, register
 from magig_core.attribution.result import MethodOutput
 from magig_core.errors import ArgumentError
 
@@ -60,7 +61,7 @@ class RepresentationProbe:
     predicting for another visitor) must not overwrite what this run reads.
     """
 
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: MethodInputs) -> None:
         module = representation_layer(ctx.model.module)
         if module is None:
             raise ArgumentError(
@@ -79,7 +80,7 @@ class RepresentationProbe:
         self._handle.remove()
 
 
-def reference_bank(ctx: Context) -> torch.Tensor:
+def reference_bank(ctx: MethodInputs) -> torch.Tensor:
     """The images references are drawn from: the given bank, else the batch itself."""
     if ctx.references01 is None:
         if ctx.batch_size == 1:
@@ -94,7 +95,7 @@ def reference_bank(ctx: Context) -> torch.Tensor:
     return ctx.references01
 
 
-def run(ctx: Context, options: IG2Options) -> MethodOutput:
+def run(ctx: MethodInputs, options: IG2Options) -> MethodOutput:
     """Search T steps away from the input, integrate with the gradient at the point nearer the input.
 
     Each image draws one reference uniformly from the bank (it may draw itself, giving a zero path and
@@ -111,9 +112,10 @@ def run(ctx: Context, options: IG2Options) -> MethodOutput:
             model.forward(model.normalize(bank[choice]))
             reference_representation = probe.value.detach()
         point = ctx.inputs.detach()
-        attribution = torch.zeros_like(point)
         probs: list[torch.Tensor] = []
-        wanted = set((steps - frame_positions(steps + 1, ctx.frames)).tolist())
+        frame_indices = frame_positions(steps + 1, ctx.frames)
+        record = PathRecord(steps + 1, frame_indices, reverse=True, watch=ctx.watch)
+        wanted = set((steps - frame_indices).tolist())
         kept: dict[int, torch.Tensor] = {}
         with ctx.phase("path"), torch.enable_grad():
             for i in range(steps):
@@ -127,30 +129,35 @@ def run(ctx: Context, options: IG2Options) -> MethodOutput:
                 integration_grad = torch.autograd.grad(values.sum(), point)[0]
                 norm = search_grad.flatten(1).norm(dim=1).clamp_min(1e-10).view(rows, 1, 1, 1)
                 next_point = point.detach() + options.step_size * search_grad / norm
-                attribution += integration_grad * (point.detach() - next_point)
+                record.visit(integration_grad, lambda i=i: kept[i])
+                record.collect(integration_grad * (point.detach() - next_point))
                 probs.append(target_probabilities(logits, ctx.targets))
                 point = next_point
                 ctx.report(i + 1, steps)
-            with torch.no_grad():
-                logits = model.forward(point)
+            logits, end_grad = ctx.endpoint(point, record.needs_gradient(steps))
             probs.append(target_probabilities(logits, ctx.targets))
             if steps in wanted:
                 kept[steps] = model.denormalize(point)
+            record.visit(end_grad, lambda: kept[steps])
         start_output = objective_values(logits, ctx.targets, ctx.objective)
+        recorded = record.finish()
     finally:
         probe.close()
     order = sorted(kept, reverse=True)
     return MethodOutput(
-        attributions=attribution, path_probs=torch.stack(probs[::-1], dim=1), path_start_output=start_output,
+        attributions=recorded.attribution, path_probs=torch.stack(probs[::-1], dim=1),
+        path_start_output=start_output,
         path_end_output=ctx.input_output,
         frames=torch.stack([kept[i] for i in order], dim=1) if order else None,
         frame_indices=torch.tensor([steps - i for i in order], dtype=torch.long) if order else None,
+        segment_sums=recorded.segment_sums, segment_mass=recorded.segment_mass,
+        gradient_frames=recorded.gradient_frames, contribution_frames=recorded.contribution_frames,
         details={"seed": ctx.seed, "reference_bank_size": len(bank)},
     )
 
 
-def cost(options: IG2Options, num_classes: int) -> Passes:
-    return Passes(classifier_forward=options.steps + 2, classifier_backward=2 * options.steps)
+def cost(options: IG2Options, num_classes: int) -> PassCounts:
+    return PassCounts(classifier_forward=options.steps + 2, classifier_backward=2 * options.steps)
 
 
 SPEC = register(MethodSpec(
