@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -167,3 +168,10 @@ def test_every_metric_has_one_definition_and_a_direction() -> None:
     with pytest.raises(KeyError, match="diffid_top1"):
         metric("diffid")
     np.testing.assert_array_equal([m.name for m in METRICS][:3], ["diffid_top1", "insertion_top1", "deletion_top1"])
+
+
+def test_the_evaluation_guide_defines_every_metric_of_the_list() -> None:
+    """Catches a metric added to the list without its row in docs/evaluation.md's table of names."""
+    guide = (Path(__file__).resolve().parents[1] / "docs" / "evaluation.md").read_text()
+    missing = [m.name for m in METRICS if f"| `{m.name}` | {m.column()} |" not in guide]
+    assert not missing, f"add these to the 'Metric names' table: {missing}"
