@@ -96,7 +96,8 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--batch-size", type=int, default=1, help="images explained together (default 1)")
     run.add_argument("--metric-batch-size", type=int, default=64, help="perturbed images per forward pass")
     run.add_argument("--seed", type=int, default=0)
-    run.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    run.add_argument("--device", default=None,
+                     help="cuda or cpu (default: cuda when available; cuda:N names one GPU)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
