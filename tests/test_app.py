@@ -21,10 +21,10 @@ from gradio_client.utils import Status
 from PIL import Image
 
 from magig_core.attribution.api import explain
-from magig_core.demo.examples import load_examples
-from magig_core.demo.models import load_demo_autoencoder, load_demo_classifier
+from magig_core.demo.example_scenes import load_examples
 from magig_core.explorer.settings import RunSettings
 from magig_core.images import load_image, to_tensor
+from magig_core.models.demo_shapes import load_demo_autoencoder, load_demo_classifier
 from magig_core.viz import heatmap, robust_max, saliency
 
 # Gradio's own queue code trips pandas 3 deprecation warnings; they are not this app's to fix.

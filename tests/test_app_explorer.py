@@ -11,18 +11,18 @@ import numpy as np
 import pytest
 import torch
 
-from magig_core.attribution import Passes, method_spec
+from magig_core.attribution import PassCounts, method_spec
 from magig_core.attribution.api import explain
 from magig_core.explorer.cancel import RunCancelled
 from magig_core.explorer.compute import prepare, run_methods
-from magig_core.explorer.estimate import PassCost, RunHistory, describe, estimate
+from magig_core.explorer.estimate import PassSeconds, RunHistory, describe, estimate
 from magig_core.explorer.form import parse_target
 from magig_core.explorer.render import frames_at, method_maps, metrics_table
 from magig_core.explorer.report import build_report, write_downloads
 from magig_core.explorer.result_cache import ResultCache, run_key
 from magig_core.explorer.settings import RunSettings, SettingsError, validate
 from magig_core.metrics import PixelRmseDistance
-from magig_core.models.registry import fastest_autoencoder
+from magig_core.models.zoo import fastest_autoencoder
 from magig_core.viz import heatmap, robust_max, saliency
 from tests.conftest import small_cnn, tiny_vae
 
@@ -71,18 +71,18 @@ def test_parse_target_rejects_unknown_names():
 
 
 def test_estimate_scales_with_steps_and_counts_decoder_passes():
-    cost = PassCost(classifier_forward=0.004, classifier_backward=0.006, decoder_forward=0.03, decoder_backward=0.07)
+    cost = PassSeconds(classifier_forward=0.004, classifier_backward=0.006, decoder_forward=0.03, decoder_backward=0.07)
     small, large = estimate(settings(steps=10), cost), estimate(settings(steps=100), cost)
     assert large.per_method["ma-gig"] > 5 * small.per_method["ma-gig"]
     # MA-GIG walks N=100 points: 99 decodes + 2 encodes, 98 decoder backwards, and one classifier pass more
     # than GIG (the raw baseline and its reconstruction both at the first point). Counted by hand.
     gap = large.per_method["ma-gig"] - large.per_method["gig"]
     assert math.isclose(gap, (99 + 2) * 0.03 + 98 * 0.07 + (0.004 + 0.006))
-    assert method_spec("gi").cost(method_spec("gi").options(), 1000) == Passes(1, 1)
+    assert method_spec("gi").cost(method_spec("gi").options(), 1000) == PassCounts(1, 1)
 
 
 def test_observed_rates_replace_the_pass_count_guess():
-    cost = PassCost(classifier_forward=0.004, classifier_backward=0.006)
+    cost = PassSeconds(classifier_forward=0.004, classifier_backward=0.006)
     history = RunHistory()
     history.record("gig", settings(steps=10), "cpu", seconds=5.0)  # 0.5 s per step observed
     result = estimate(settings(steps=40), cost, history=history, device="cpu")
@@ -94,7 +94,7 @@ def test_observed_rates_replace_the_pass_count_guess():
 
 def test_slow_cpu_runs_get_a_warning_with_cheaper_settings():
     slow = settings(steps=200, autoencoder="sd2", methods=("ma-gig", "mig"))
-    cost = PassCost.from_hints(0.3, 4.3, "hints")
+    cost = PassSeconds.from_hints(0.3, 4.3, "hints")
     line, warning = describe(estimate(slow, cost), slow, on_gpu=False)
     assert "Estimated run time" in line and "min" in line
     assert f"the {fastest_autoencoder().name} autoencoder" in warning and "lower the steps" in warning
@@ -254,6 +254,13 @@ def test_downloads_hold_the_attributions_and_a_json_report(run, tmp_path):
     with np.load(tmp_path / "attributions.npz") as arrays:
         np.testing.assert_array_equal(arrays["ma_gig_attributions"], results[0].attributions)
         assert int(arrays["target"]) == context.target
+        # the stretches between shown positions add up to the map; gradients sit at the same positions
+        np.testing.assert_allclose(arrays["ma_gig_contribution_frames"].sum(axis=0), arrays["ma_gig_attributions"],
+                                   rtol=1e-4, atol=1e-6)
+        assert arrays["ma_gig_gradient_frames"].shape == arrays["ma_gig_contribution_frames"].shape
+        assert "gi_gradient_frames" not in arrays
+    assert curves["accumulation"][0] == 0 and curves["accumulation"][-1] == pytest.approx(1)
+    assert len(curves["accumulation_mass"]) == 8 and "accumulation" not in saved["methods"]["gi"]["path_curves"]
 
 
 def test_cpu_estimates_use_the_model_zoo_hints_without_loading_models():

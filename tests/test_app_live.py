@@ -18,7 +18,7 @@ import pytest
 from gradio_client import Client, handle_file
 from PIL import Image, ImageDraw
 
-from magig_core.demo.examples import load_examples
+from magig_core.demo.example_scenes import load_examples
 from magig_core.memory import rss_bytes
 from tests.test_app import OUTPUTS
 

@@ -17,7 +17,7 @@ from torch import nn
 
 from magig_core.attribution import all_methods, method_spec
 from magig_core.attribution.api import explain
-from magig_core.demo.examples import load_examples
+from magig_core.demo.example_scenes import load_examples
 from magig_core.explorer.cancel import RunCancelled
 from magig_core.explorer.form import parse_fraction, parse_methods, parse_size, parse_steps
 from magig_core.explorer.gradio_queue import waiting_sessions, watch_current_event

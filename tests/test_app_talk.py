@@ -16,7 +16,7 @@ import pytest
 from gradio_client import Client, handle_file
 from PIL import Image
 
-from magig_core.demo.examples import load_examples
+from magig_core.demo.example_scenes import load_examples
 from magig_core.explorer.settings import RunSettings
 from magig_core.explorer.share import from_query
 

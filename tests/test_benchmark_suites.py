@@ -12,11 +12,11 @@ import torch
 
 from magig_core import runtime
 from magig_core.attribution import all_methods
-from magig_core.benchmark.contention import Scenario, run_contention_suite
-from magig_core.benchmark.cpu_tricks import fold_batchnorm, run_cpu_suite
-from magig_core.benchmark.report import STATUSES, Report, SectionResult, Table
 from magig_core.cli import main
 from magig_core.models import load_classifier
+from magig_core.perf.contention import Scenario, run_contention_suite
+from magig_core.perf.cpu_tricks import fold_batchnorm, run_cpu_suite
+from magig_core.perf.sections import STATUSES, Report, SectionResult, Table
 
 GPU_SECTIONS = ["environment", "equality", "step", "precision", "throughput", "methods"]
 

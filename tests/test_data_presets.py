@@ -17,9 +17,9 @@ from magig_core.data import (
     cifar10_test,
     flowers102,
     image_folder,
+    image_tensor,
     imagenet_val,
     labels_csv,
-    load_image,
     oxford_pet,
     paper_shuffle_order,
     train_test_indices,
@@ -82,13 +82,33 @@ def test_image_folder_matches_torchvision(folder_tree: Path) -> None:
 
 def test_images_are_rgb_and_resized_without_crop(folder_tree: Path) -> None:
     path = folder_tree / "n02" / "b.png"  # grayscale, 23×17
-    image = load_image(path, size=16)
+    image = image_tensor(path, size=16)
     assert image.shape == (3, 16, 16) and image.dtype == torch.float32
     reference = transforms.Compose([transforms.Resize((16, 16)), transforms.ToTensor()])
     expected = reference(Image.open(path).convert("RGB"))
     torch.testing.assert_close(image, expected)
     assert torch.equal(image[0], image[1])  # grey stays grey after RGB conversion
     assert image_folder(folder_tree, size=16).load(0).shape == (3, 16, 16)
+
+
+def test_an_exif_rotated_jpeg_loads_upright_through_the_dataset_loader(tmp_path: Path) -> None:
+    """A camera JPEG stored sideways (EXIF orientation 6) is evaluated upright, as the app shows it.
+
+    Catches a dataset loader that decodes the pixels as stored (``Image.open(...).convert("RGB")``): the
+    upright picture is red above blue; stored sideways, its top row is half red, half blue.
+    """
+    upright = np.zeros((32, 16, 3), dtype=np.uint8)  # H=32, W=16: red top half, blue bottom half
+    upright[:16, :, 0] = upright[16:, :, 2] = 255
+    stored = Image.fromarray(upright).transpose(Image.Transpose.ROTATE_90)  # orientation 6 turns it back
+    exif = stored.getexif()
+    exif[274] = 6
+    path = tmp_path / "cls" / "sideways.jpg"
+    path.parent.mkdir()
+    stored.save(path, "JPEG", quality=95, exif=exif.tobytes())
+    image = image_folder(tmp_path, size=16).load(0)
+    red, blue = torch.tensor([1.0, 0.0, 0.0]), torch.tensor([0.0, 0.0, 1.0])
+    assert (image[:, :4].permute(1, 2, 0) - red).abs().max() < 0.1
+    assert (image[:, -4:].permute(1, 2, 0) - blue).abs().max() < 0.1
 
 
 def test_imagenet_preset_requires_the_1000_synsets(folder_tree: Path) -> None:

@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from magig_core.attribution.api import explain
-from magig_core.demo.models import load_demo_autoencoder, load_demo_classifier
 from magig_core.demo.world import generate
 from magig_core.metrics.localization import energy_in_mask, random_attribution_energy
+from magig_core.models.demo_shapes import load_demo_autoencoder, load_demo_classifier
 
 TEST_SEED = 2
 

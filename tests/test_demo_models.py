@@ -7,17 +7,17 @@ import pytest
 import torch
 from PIL import Image
 
-from magig_core.demo.examples import DEFAULT_EXAMPLES_DIR, load_examples
-from magig_core.demo.models import (
+from magig_core.demo.example_scenes import DEFAULT_EXAMPLES_DIR, load_examples
+from magig_core.demo.shapes import CLASS_NAMES
+from magig_core.demo.training import accuracy, black_reconstruction_rmse, psnr
+from magig_core.demo.world import DATA_VERSION, generate, render, sample_scenes
+from magig_core.models.demo_shapes import (
     DEFAULT_WEIGHTS_DIR,
     build_classifier_network,
     load_demo_autoencoder,
     load_demo_classifier,
     read_card,
 )
-from magig_core.demo.shapes import CLASS_NAMES
-from magig_core.demo.training import accuracy, black_reconstruction_rmse, psnr
-from magig_core.demo.world import DATA_VERSION, generate, render, sample_scenes
 from magig_core.models.diffusers_autoencoder import DiffusersAutoencoder
 from magig_core.models.image_classifier import ImageClassifier
 from tests.gradients import assert_decoder_gradient_matches_finite_differences

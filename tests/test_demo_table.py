@@ -6,11 +6,11 @@ import torch
 
 from magig_core.attribution.api import explain
 from magig_core.commands import demo_table
-from magig_core.demo.models import load_demo_classifier
 from magig_core.demo.table import MethodRow, markdown_table
 from magig_core.demo.world import generate
 from magig_core.metrics.faithfulness import faithfulness
 from magig_core.metrics.localization import energy_in_mask, pointing_game
+from magig_core.models.demo_shapes import load_demo_classifier
 
 
 def _ig_cells(images: int, seed: int, steps: int) -> list[str]:

@@ -7,9 +7,9 @@ import time
 import torch
 
 from magig_core.commands import demo_train
-from magig_core.demo.models import load_demo_autoencoder, load_demo_classifier
 from magig_core.demo.shapes import CLASS_NAMES
 from magig_core.demo.world import DATA_VERSION, generate
+from magig_core.models.demo_shapes import load_demo_autoencoder, load_demo_classifier
 
 
 def test_quick_training_writes_loadable_weights_and_a_card_that_tells_the_truth(tmp_path, capsys):

@@ -16,10 +16,10 @@ from safetensors.torch import save_file
 from magig_core.attribution.api import explain
 from magig_core.cli import main
 from magig_core.data.demo import demo_set
-from magig_core.demo.models import build_autoencoder_model, build_classifier_network
 from magig_core.demo.shapes import CLASS_NAMES
 from magig_core.metrics import faithfulness
 from magig_core.models import load_classifier
+from magig_core.models.demo_shapes import build_autoencoder_model, build_classifier_network
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -45,3 +45,8 @@ def test_explain_command_writes_maps_attributions_and_summary(tmp_path, capsys) 
             gap = summary[method]["input_output"] - summary[method]["baseline_output"]
             residual = abs(saved[method].astype(np.float64).sum() - gap)
             assert residual == pytest.approx(summary[method]["completeness_residual"], rel=1e-4, abs=1e-6)
+            # what the path collected between its 4 shown positions adds up to the saved map
+            stretches = saved[f"{method}_contribution_frames"]
+            assert stretches.shape == saved[f"{method}_gradient_frames"].shape == (4, 3, 64, 64)
+            np.testing.assert_allclose(stretches.sum(axis=0), saved[method], rtol=1e-4, atol=1e-6)
+            assert 0 <= summary[method]["t50"] <= 1 and summary[method]["accumulation"][0] == 0

@@ -11,10 +11,11 @@ from torch.nn import functional as F
 
 from magig_core import explain
 from magig_core.attribution.cam import target_layer
-from magig_core.demo.models import build_classifier_network
+from magig_core.demo.shapes import CLASS_NAMES
 from magig_core.models.cifar10 import AreaResize
 from magig_core.models.cifar_resnet import cifar_resnet
 from magig_core.models.classifiers import _build_network
+from magig_core.models.demo_shapes import CLASSIFIER_LAYOUT, build_classifier_network
 
 MEAN, STD = (0.4, 0.5, 0.6), (0.2, 0.3, 0.25)
 
@@ -109,7 +110,8 @@ def _named_layer(network: nn.Module, size: int) -> str:
     (lambda: _build_network("vgg16", 37, oxford_vgg_head=True, allocate=False), 64, "features.29"),
     (lambda: _build_network("googlenet", 102, oxford_vgg_head=False, allocate=False), 64, "inception5b"),
     (lambda: nn.Sequential(AreaResize(32), cifar_resnet("resnet56").to("meta")), 64, "1.layer3"),
-    (lambda: build_classifier_network().to("meta"), 64, "features"),
+    (lambda: build_classifier_network(CLASSIFIER_LAYOUT | {"num_classes": len(CLASS_NAMES)}).to("meta"), 64,
+     "features"),
 ], ids=["resnet", "vgg", "inception", "cifar-resnet", "demo-cnn"])
 def test_each_zoo_classifier_gets_its_last_convolutional_block(build, size: int, expected: str) -> None:
     """Catches the pooled map (VGG's ``features`` returns its max-pool's output), the head, or a stale module

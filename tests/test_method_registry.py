@@ -18,11 +18,11 @@ from torch import nn
 
 import magig_core
 from magig_core import METHODS, explain
-from magig_core.attribution import Passes, all_methods, method_spec
+from magig_core.attribution import PassCounts, all_methods, method_spec
 from magig_core.attribution.registry import known_keywords
 from magig_core.cli import main
 from magig_core.evaluation.plan import build_jobs, parse_methods, parse_per_method
-from magig_core.explorer.estimate import PassCost, estimate
+from magig_core.explorer.estimate import PassSeconds, estimate
 from magig_core.explorer.settings import RunSettings
 from tests.conftest import IdentityAutoencoder, small_cnn
 
@@ -38,7 +38,7 @@ def test_every_method_declares_what_the_product_shows(spec) -> None:
     assert dataclasses.is_dataclass(spec.options)
     assert spec.shared_options <= set(spec.option_names)
     passes = spec.cost(spec.options(), 1000)
-    assert isinstance(passes, Passes) and passes.classifier_forward >= 1
+    assert isinstance(passes, PassCounts) and passes.classifier_forward >= 1
     assert (passes.decoder_forward > 0) == spec.needs_autoencoder
 
 
@@ -77,7 +77,7 @@ def test_the_apps_method_list_is_the_registry() -> None:
 
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
 def test_every_method_gets_a_cost_estimate(spec) -> None:
-    cost = PassCost(0.01, 0.02, 0.03, 0.05)
+    cost = PassSeconds(0.01, 0.02, 0.03, 0.05)
     seconds = estimate(RunSettings("c", "a", methods=(spec.name,), steps=10), cost, 10).per_method[spec.name]
     assert seconds > 0
 

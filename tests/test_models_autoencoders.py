@@ -216,7 +216,7 @@ def test_same_arguments_return_the_cached_instance(tmp_path: Path) -> None:
 
 
 def test_demo_shapes_is_served_by_the_demo_package(tmp_path: Path, monkeypatch) -> None:
-    import magig_core.demo.models as demo_models
+    import magig_core.models.demo_shapes as demo_models
 
     calls: list[tuple] = []
 

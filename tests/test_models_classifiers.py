@@ -303,7 +303,7 @@ def test_registry_describes_every_named_model() -> None:
 
 
 def test_demo_shapes_is_served_by_the_demo_package(tmp_path: Path, monkeypatch) -> None:
-    import magig_core.demo.models as demo_models
+    import magig_core.models.demo_shapes as demo_models
 
     calls: list[tuple] = []
     network = nn.Sequential(nn.Flatten(), nn.Linear(3 * 8 * 8, 2))

@@ -13,7 +13,6 @@ from magig_core.data import cifar10_test
 from magig_core.models import WeightsUnavailableError, clear_model_cache, load_autoencoder
 from magig_core.models.availability import weights_status
 from magig_core.models.checkpoints import read_state_dict
-from magig_core.models.registry import AUTOENCODERS
 from magig_core.models.taef2 import (
     BUNDLED_DIR,
     DECODER_FILE,
@@ -22,6 +21,7 @@ from magig_core.models.taef2 import (
     build_decoder,
     build_encoder,
 )
+from magig_core.models.zoo import AUTOENCODERS
 
 SHAPES = json.loads((Path(__file__).parent / "data" / "state_dict_shapes.json").read_text())
 # The facts the module was written from, index by index: "conv/2" has stride 2; "up" is nearest ×2.

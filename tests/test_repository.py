@@ -151,7 +151,7 @@ def test_requirements_list_every_run_time_import_and_no_test_tool() -> None:
 def test_front_matter_matches_what_is_tested_and_preloads_only_offered_models() -> None:
     """Catches a Gradio version other than the pinned one, a Python ZeroGPU does not offer, paid hardware as the
     default, a long start-up timeout, or a preload of a repository the app does not offer (or that is gone)."""
-    from magig_core.models.registry import list_autoencoders
+    from magig_core.models.zoo import list_autoencoders
 
     meta = front_matter()
     gradio_pin = next(line for line in (REPO / "requirements.txt").read_text().splitlines()

@@ -22,8 +22,8 @@ from magig_core.animation import (
 from magig_core.attribution import explain
 from magig_core.bundled import bundled_path
 from magig_core.cli import main
-from magig_core.demo.models import load_demo_autoencoder, load_demo_classifier
 from magig_core.images import load_image, to_tensor
+from magig_core.models.demo_shapes import load_demo_autoencoder, load_demo_classifier
 
 EXAMPLE = bundled_path("examples", "star_0.png")
 SIZE = (960, 540)

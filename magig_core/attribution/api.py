@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from magig_core.attribution import methods as _methods  # noqa: F401 - importing registers the methods
-from magig_core.attribution.context import Context, ProgressCallback, build_context
+from magig_core.attribution.context import MethodInputs, ProgressCallback, build_context
 from magig_core.attribution.path_record import WatchFn
 from magig_core.attribution.registry import MethodSpec, all_methods, check_keywords, method_names, method_spec
 from magig_core.attribution.result import Explanation, MethodOutput
@@ -64,7 +64,7 @@ def explain(
     return _explanation(spec, ctx, options, output, targets_given=targets is not None, precision=precision)
 
 
-def _explanation(spec: MethodSpec, ctx: Context, options: Any, output: MethodOutput, *, targets_given: bool,
+def _explanation(spec: MethodSpec, ctx: MethodInputs, options: Any, output: MethodOutput, *, targets_given: bool,
                  precision: str) -> Explanation:
     """The method's output plus what every method shares; completeness against the raw images."""
     baseline_output = ctx.baseline_output if spec.uses_baseline else output.path_start_output

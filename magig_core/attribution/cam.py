@@ -19,9 +19,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from magig_core.attribution.context import Context
+from magig_core.attribution.context import MethodInputs
 from magig_core.attribution.model import NormalizedModel
-from magig_core.attribution.registry import MethodSpec, Passes
+from magig_core.attribution.registry import MethodSpec, PassCounts
 from magig_core.attribution.result import MethodOutput
 from magig_core.errors import ArgumentError
 
@@ -76,7 +76,7 @@ class _NormalizedForward(nn.Module):
         return self._model.forward(normalized)
 
 
-def class_activation_map(ctx: Context, cam_class: type) -> MethodOutput:
+def class_activation_map(ctx: MethodInputs, cam_class: type) -> MethodOutput:
     """Run one of the library's CAM classes on the batch; the objective decides logit or softmax target."""
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputSoftmaxTarget, ClassifierOutputTarget
 
@@ -112,14 +112,14 @@ class CAMOptions:
     """A CAM has no hyperparameters; its layer is picked per classifier."""
 
 
-def _cost(options: CAMOptions, num_classes: int) -> Passes:
-    return Passes(classifier_forward=1, classifier_backward=1)
+def _cost(options: CAMOptions, num_classes: int) -> PassCounts:
+    return PassCounts(classifier_forward=1, classifier_backward=1)
 
 
 def cam_spec(name: str, label: str, hint: str, color: str, paper_order: float, library_class: str,
              aliases: tuple[str, ...]) -> MethodSpec:
     """The spec of a reference method that is one of ``pytorch_grad_cam``'s classes: no path, no frames."""
-    def run(ctx: Context, options: CAMOptions) -> MethodOutput:
+    def run(ctx: MethodInputs, options: CAMOptions) -> MethodOutput:
         import pytorch_grad_cam
 
         return class_activation_map(ctx, getattr(pytorch_grad_cam, library_class))

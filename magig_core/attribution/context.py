@@ -30,7 +30,7 @@ PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 @dataclass
-class Context:
+class MethodInputs:
     model: NormalizedModel
     inputs01: torch.Tensor  # [B,C,H,W] raw images in [0,1]
     baseline01: torch.Tensor  # [B,C,H,W] raw baseline in [0,1]
@@ -141,7 +141,7 @@ def build_context(
     normalization: tuple[Sequence[float], Sequence[float]] | None = None,
     substeps: int = 1,
     watch: WatchFn | None = None,
-) -> Context:
+) -> MethodInputs:
     """Check every shared argument, move the images to the classifier's device and run it once on both ends."""
     images = check.check_images(images)
     device = model_device(classifier, images.device)
@@ -157,7 +157,7 @@ def build_context(
               else check.check_targets(targets, images.shape[0], int(input_logits.shape[1]), device))
     if references is not None:
         references = check.check_images(references, "references").to(device=device, dtype=images.dtype)
-    return Context(
+    return MethodInputs(
         model=model, inputs01=images, baseline01=baseline01, targets=chosen, objective=objective,
         chunk_rows=_chunk_rows(chunk_size, device), input_logits=input_logits, baseline_logits=baseline_logits,
         frames=check.check_nonnegative_int(frames, "frames"), autoencoder=autoencoder, references01=references,

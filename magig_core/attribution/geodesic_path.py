@@ -12,14 +12,14 @@ from collections.abc import Callable
 
 import torch
 
-from magig_core.attribution.context import Context
+from magig_core.attribution.context import MethodInputs
 from magig_core.attribution.model import chunks
 
 SWEEPS = ("gauss-seidel", "jacobi")
 
 
 def geodesic_images(
-    ctx: Context,
+    ctx: MethodInputs,
     space,
     *,
     steps: int,
@@ -76,7 +76,7 @@ def geodesic_images(
     return decoded
 
 
-def _decode_all(ctx: Context, space, latents: list[torch.Tensor], indices: range,
+def _decode_all(ctx: MethodInputs, space, latents: list[torch.Tensor], indices: range,
                 poll: Callable[[], None]) -> list[torch.Tensor]:
     rows = ctx.batch_size
     images: list[torch.Tensor] = []
@@ -97,7 +97,7 @@ def _energy_gradient(decode, latent: torch.Tensor, left: torch.Tensor, right: to
 
 
 def _energy_gradients(
-    ctx: Context, space, latents: list[torch.Tensor], decoded: list[torch.Tensor], interior: range, dt: float,
+    ctx: MethodInputs, space, latents: list[torch.Tensor], decoded: list[torch.Tensor], interior: range, dt: float,
     poll: Callable[[], None],
 ) -> list[torch.Tensor]:
     """η for every interior point of the unchanged path, many points per decoder pass."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from magig_core.attribution.context import Context
+from magig_core.attribution.context import MethodInputs
 from magig_core.attribution.guided import guided_move
 from magig_core.attribution.integrator import PathIntegrator
 from magig_core.attribution.model import gradient_pass
@@ -18,7 +18,7 @@ SCHEDULES = ("paper", "pair")
 
 
 def guided_path(
-    ctx: Context,
+    ctx: MethodInputs,
     space,
     *,
     steps: int,
@@ -59,7 +59,7 @@ def guided_path(
     return integrator
 
 
-def _point(ctx: Context, space, coords: torch.Tensor, *, first: bool, guide: bool):
+def _point(ctx: MethodInputs, space, coords: torch.Tensor, *, first: bool, guide: bool):
     """Image, its gradient pass (pixel gradient first) and, if guiding, the coordinate gradient at one point."""
     if space.is_identity:
         image = coords.detach().requires_grad_(True)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from magig_core.errors import ArgumentError, ArgumentTypeError
 
 if TYPE_CHECKING:
-    from magig_core.attribution.context import Context
+    from magig_core.attribution.context import MethodInputs
     from magig_core.attribution.result import MethodOutput
 
 Space = Literal["pixels", "latent", "none"]
@@ -23,7 +23,7 @@ SHARED_KEYWORDS = ("steps", "fraction", "interpolation", "schedule")  # explain(
 
 
 @dataclass(frozen=True)
-class Passes:
+class PassCounts:
     """Network passes one method spends on one image: what its run time is made of."""
 
     classifier_forward: float
@@ -57,8 +57,8 @@ class MethodSpec:
     has_path: bool  # target probability along a path of several points
     has_frames: bool  # path images that can be shown
     options: type
-    run: Callable[[Context, Any], MethodOutput]
-    cost: Callable[[Any, int], Passes]  # (options, number of classes) -> passes per image
+    run: Callable[[MethodInputs, Any], MethodOutput]
+    cost: Callable[[Any, int], PassCounts]  # (options, number of classes) -> passes per image
     aliases: tuple[str, ...] = ()
     shared_options: frozenset[str] = frozenset()
     keyword_prefix: str = ""

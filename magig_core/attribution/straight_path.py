@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import torch
 
-from magig_core.attribution.context import Context
+from magig_core.attribution.context import MethodInputs
 from magig_core.attribution.guided import slerp_vectors
 from magig_core.attribution.integrator import PathIntegrator
 from magig_core.attribution.model import chunks, gradient_pass
@@ -18,7 +18,7 @@ from magig_core.attribution.model import chunks, gradient_pass
 ImagesAt = Callable[[range], torch.Tensor]  # path indices -> normalized images [len, B, C, H, W]
 
 
-def integrate_points(ctx: Context, num_points: int, images_at: ImagesAt) -> PathIntegrator:
+def integrate_points(ctx: MethodInputs, num_points: int, images_at: ImagesAt) -> PathIntegrator:
     """Left-point Riemann sum over points produced chunk by chunk, in path order."""
     integrator = ctx.path_integrator(num_points)
     rows = ctx.batch_size
@@ -40,7 +40,7 @@ def integrate_points(ctx: Context, num_points: int, images_at: ImagesAt) -> Path
     return integrator
 
 
-def straight_path(ctx: Context, space, *, steps: int, interpolation: str) -> PathIntegrator:
+def straight_path(ctx: MethodInputs, space, *, steps: int, interpolation: str) -> PathIntegrator:
     """p_k = decode(start + k/(N−1)·(end − start)); the pixel line ends exactly at the input."""
     with ctx.phase("encode"):
         start = space.encode(ctx.baseline01)

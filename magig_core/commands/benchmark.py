@@ -40,21 +40,21 @@ def run(args: argparse.Namespace) -> int:
     if args.suite == "step":
         return _step(args)
     if args.suite == "gpu":
-        from magig_core.benchmark.gpu_suite import DEFAULT_BUDGET_SECONDS, run_gpu_suite
+        from magig_core.perf.gpu_suite import DEFAULT_BUDGET_SECONDS, run_gpu_suite
 
         report = run_gpu_suite(args.out, device=args.device, tiny=args.tiny,
                                budget_seconds=args.budget if args.budget is not None else DEFAULT_BUDGET_SECONDS)
     elif args.suite == "cpu":
-        from magig_core.benchmark.cpu_tricks import run_cpu_suite
+        from magig_core.perf.cpu_tricks import run_cpu_suite
 
         report = run_cpu_suite(args.out, size=args.size, steps=args.steps, repeats=args.repeats, tiny=args.tiny)
     elif args.suite == "real":
-        from magig_core.benchmark.real_pair import run_real_suite
+        from magig_core.perf.real_pair import run_real_suite
 
         report = run_real_suite(args.out, sizes=(args.size,) if args.size else None, steps=args.steps,
                                 repeats=args.repeats, tiny=args.tiny)
     else:
-        from magig_core.benchmark.contention import run_contention_suite
+        from magig_core.perf.contention import run_contention_suite
 
         report = run_contention_suite(args.out, size=args.size, steps=args.steps, repeats=args.repeats,
                                       tiny=args.tiny)
@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _step(args: argparse.Namespace) -> int:
-    from magig_core.benchmark import run_benchmark
+    from magig_core.perf import run_benchmark
 
     result = run_benchmark(size=args.size or 128, steps=args.steps or 20, batch=args.batch, device=args.device,
                            tiny=args.tiny, repeats=args.repeats or 3)

@@ -12,9 +12,9 @@ from pathlib import Path
 import torch
 
 from magig_core.attribution import METHODS
-from magig_core.demo.models import load_demo_autoencoder, load_demo_classifier, read_card
 from magig_core.demo.table import markdown_table, score_method
 from magig_core.demo.world import DATA_VERSION, generate
+from magig_core.models.demo_shapes import load_demo_autoencoder, load_demo_classifier, read_card
 
 DEFAULT_OUT = Path(__file__).resolve().parents[2] / "docs" / "demo_table.md"
 

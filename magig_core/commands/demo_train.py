@@ -16,20 +16,7 @@ import numpy as np
 import torch
 from safetensors.torch import save_file
 
-from magig_core.demo.examples import DEFAULT_EXAMPLES_DIR, write_examples
-from magig_core.demo.models import (
-    AUTOENCODER_CONFIG,
-    AUTOENCODER_FILE,
-    CARD_FILE,
-    CLASSIFIER_CONFIG,
-    CLASSIFIER_FILE,
-    DEFAULT_WEIGHTS_DIR,
-    NORMALIZATION,
-    build_autoencoder_model,
-    build_classifier_network,
-    wrap_autoencoder,
-    wrap_classifier,
-)
+from magig_core.demo.example_scenes import DEFAULT_EXAMPLES_DIR, write_examples
 from magig_core.demo.shapes import CLASS_NAMES
 from magig_core.demo.training import (
     Schedule,
@@ -41,6 +28,19 @@ from magig_core.demo.training import (
     train_classifier,
 )
 from magig_core.demo.world import DATA_VERSION, generate, render, sample_scenes
+from magig_core.models.demo_shapes import (
+    AUTOENCODER_CONFIG,
+    AUTOENCODER_FILE,
+    CARD_FILE,
+    CLASSIFIER_FILE,
+    CLASSIFIER_LAYOUT,
+    DEFAULT_WEIGHTS_DIR,
+    NORMALIZATION,
+    as_diffusers_autoencoder,
+    as_image_classifier,
+    build_autoencoder_model,
+    build_classifier_network,
+)
 
 TRAIN_SEED, EVAL_SEED = 0, 1
 FULL = {
@@ -113,9 +113,10 @@ def run(args: argparse.Namespace) -> int:
     data_seconds = data_clock.seconds()
 
     clf_clock = Stopwatch()
+    classifier_config = {**CLASSIFIER_LAYOUT, "num_classes": len(CLASS_NAMES)}
     clf_schedule = Schedule(sizes["classifier_steps"], 64, 3e-3)
     network = train_classifier(
-        build_classifier_network(CLASSIFIER_CONFIG),
+        build_classifier_network(classifier_config),
         train.images,
         train.labels,
         clf_schedule,
@@ -125,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
         outlier_weight=OUTLIER_WEIGHT,
     )
     clf_seconds = clf_clock.seconds()
-    classifier = wrap_classifier(network, args.size)
+    classifier = as_image_classifier(network, args.size, CLASS_NAMES)
     clf_accuracy = accuracy(classifier, held_out.images, held_out.labels)
     log(f"classifier held-out accuracy {clf_accuracy:.4f}")
 
@@ -146,8 +147,8 @@ def run(args: argparse.Namespace) -> int:
             dim_towards_black=dimmed,
         )
     vae_seconds = vae_clock.seconds()
-    vae_psnr = psnr(wrap_autoencoder(vae), held_out.images)
-    black_rmse = black_reconstruction_rmse(wrap_autoencoder(vae), args.size)
+    vae_psnr = psnr(as_diffusers_autoencoder(vae), held_out.images)
+    black_rmse = black_reconstruction_rmse(as_diffusers_autoencoder(vae), args.size)
     log(f"autoencoder held-out PSNR {vae_psnr:.2f} dB, black reconstructed with RMSE {black_rmse:.3f}")
 
     card = {
@@ -164,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
         },
         "quick": bool(args.quick),
         "classifier": {
-            "config": CLASSIFIER_CONFIG,
+            "config": classifier_config,
             "schedule": vars(clf_schedule)
             | {
                 "optimizer": "AdamW, cosine",

@@ -23,6 +23,7 @@ from magig_core import runtime
 from magig_core.attribution.registry import method_spec
 from magig_core.data import datasets
 from magig_core.data.datasets import DatasetError, ImageSet
+from magig_core.errors import WeightsUnavailableError
 from magig_core.evaluation import distributed
 from magig_core.evaluation.loop import EvaluationSettings, run_jobs
 from magig_core.evaluation.plan import (
@@ -37,7 +38,6 @@ from magig_core.evaluation.records import RecordWriter, rank_file, read_records,
 from magig_core.evaluation.summary import add_paired_differences, summarize_job, write_summary
 from magig_core.metrics.faithfulness import IMPUTATIONS, PAPER_RATIOS
 from magig_core.metrics.perceptual import LPIPS_NETS, LpipsUnavailableError, load_frame_distance
-from magig_core.models.errors import WeightsUnavailableError
 
 DATASETS = ("imagefolder", "imagenet", "pet", "flowers", "csv", "cifar10")
 DEMO_DEFAULT_LIMIT = 60

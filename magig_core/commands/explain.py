@@ -130,11 +130,23 @@ def _explain_files(args: argparse.Namespace, methods: list[str], options: dict[s
             print(f"{path.name:28s} {args.autoencoder} reconstruction PSNR {psnr:.1f} dB")
         stem = out_dir / path.stem
         _save(stem, image[0].cpu(), results, classifier.class_names, psnr=psnr, off_manifold=off_manifold)
-        np.savez_compressed(f"{stem}_attributions.npz", **{m: r.attributions[0].numpy() for m, r in results.items()})
+        np.savez_compressed(f"{stem}_attributions.npz", **_arrays(results))
         if args.animate:
             _animate(stem, image[0].cpu(), results, classifier.class_names, args)
     print(f"results written to {out_dir}/")
     return 0
+
+
+def _arrays(results: dict) -> dict:
+    """Each method's map under its name; with a path, its gradient and contribution frames and accumulation."""
+    arrays = {}
+    for method, result in results.items():
+        arrays[method] = result.attributions[0].numpy()
+        for name in ("gradient_frames", "contribution_frames", "accumulation", "accumulation_mass"):
+            value = getattr(result, name)
+            if value is not None:
+                arrays[f"{method}_{name}"] = value[0].numpy()
+    return arrays
 
 
 def _example_paths(classifier: str) -> list[Path]:
@@ -192,6 +204,7 @@ def _save(stem: Path, image, results: dict, class_names, *, psnr: float | None, 
             "baseline_output": float(r.baseline_output[0]),
             "completeness_residual": float(r.completeness_residual[0]),
             "path_residual": float(r.path_residual[0]),
+            **_accumulation_fields(r),
             **_curve_fields(off_manifold.get(method)),
             "timings": r.timings,
             "config": r.config,
@@ -200,6 +213,14 @@ def _save(stem: Path, image, results: dict, class_names, *, psnr: float | None, 
     }
     summary = {"reconstruction_psnr_db": psnr, "methods": summary}
     Path(f"{stem}_summary.json").write_text(json.dumps(summary, indent=2))
+
+
+def _accumulation_fields(result) -> dict:
+    """Where along the path the map was collected (empty for a method without a path)."""
+    if result.accumulation is None:
+        return {}
+    return {"t50": float(result.t50[0]), "accumulation": result.accumulation[0].tolist(),
+            "accumulation_mass": result.accumulation_mass[0].tolist()}
 
 
 def _curve_fields(curve) -> dict:

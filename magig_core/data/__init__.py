@@ -9,9 +9,9 @@ from magig_core.data.datasets import (
     cifar10_test,
     flowers102,
     image_folder,
+    image_tensor,
     imagenet_val,
     labels_csv,
-    load_image,
     oxford_pet,
 )
 from magig_core.data.ordering import paper_shuffle_order, train_test_indices
@@ -25,9 +25,9 @@ __all__ = [
     "cifar10_test",
     "flowers102",
     "image_folder",
+    "image_tensor",
     "imagenet_val",
     "labels_csv",
-    "load_image",
     "oxford_pet",
     "paper_shuffle_order",
     "train_test_indices",

@@ -2,8 +2,8 @@
 
 Every set is an ordered list of (id, label, path) items plus class names; images are decoded lazily, so a
 50 000-image folder costs only its file listing. Nothing is ever downloaded: the user points at data on
-disk, or uses the images shipped in the package. Images are converted to RGB and resized to size×size
-without cropping, as in the paper.
+disk, or uses the images shipped in the package. Images are read as the app reads them (upright by their
+EXIF orientation, RGB) and resized to size×size without cropping, as in the paper.
 """
 
 from __future__ import annotations
@@ -15,12 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from PIL import Image
-from torchvision.transforms import functional as TF
 
 from magig_core.bundled import bundled_path
 from magig_core.data.ordering import paper_shuffle_order, train_test_indices
 from magig_core.errors import ArgumentError
+from magig_core.images import load_image, to_tensor
 from magig_core.models.cifar10 import CIFAR10_CLASSES
 
 PAPER_IMAGE_SIZE = 256
@@ -40,12 +39,13 @@ class ImageItem:
     path: Path | None = None
 
 
-def load_image(path: Path, size: int = PAPER_IMAGE_SIZE) -> torch.Tensor:
-    """RGB, resized to size×size (bilinear, antialiased, aspect ratio not kept), in [0,1]: [3,size,size]."""
-    with Image.open(path) as image:
-        rgb = image.convert("RGB")
-    resized = TF.resize(rgb, [size, size], interpolation=TF.InterpolationMode.BILINEAR, antialias=True)
-    return TF.to_tensor(resized)
+def image_tensor(path: Path, size: int = PAPER_IMAGE_SIZE) -> torch.Tensor:
+    """[3,size,size] in [0,1]: the file as the app reads it, resized without cropping.
+
+    One loader for the app and the evaluation sets (``magig_core.images.load_image``: EXIF orientation, every
+    mode to 8-bit RGB), so a photograph is explained and scored the same way up in both.
+    """
+    return to_tensor(load_image(path).image, (size, size))[0]
 
 
 class ImageSet:
@@ -74,7 +74,7 @@ class ImageSet:
         if self._loader is not None:
             return self._loader(item)
         assert item.path is not None
-        return load_image(item.path, self.size)
+        return image_tensor(item.path, self.size)
 
     def subset(self, indices: Sequence[int]) -> ImageSet:
         return ImageSet(self.name, [self.items[i] for i in indices], self.class_names, size=self.size,

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from diffusers import AutoencoderKL
 from torch import nn
 
-from magig_core.demo.models import NORMALIZATION
+from magig_core.models.demo_shapes import NORMALIZATION
 
 Log = Callable[[str], None]
 

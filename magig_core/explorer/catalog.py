@@ -17,7 +17,7 @@ from torch import nn
 from magig_core.errors import MagigError
 from magig_core.models import WeightsUnavailableError, load_autoencoder, load_classifier
 from magig_core.models.availability import weights_status
-from magig_core.models.registry import ModelInfo, list_autoencoders, list_classifiers
+from magig_core.models.zoo import ModelInfo, list_autoencoders, list_classifiers
 
 Kind = Literal["classifier", "autoencoder"]
 DEMO = "demo-shapes"

@@ -73,6 +73,10 @@ class MethodResult:
     metrics: dict[str, float]
     seconds: float
     config: dict
+    gradient_frames: np.ndarray | None = None  # float32 [F,3,H,W] objective's input gradient at each frame
+    contribution_frames: np.ndarray | None = None  # float32 [F,3,H,W] g ⊙ Δx collected since the previous frame
+    accumulation: np.ndarray | None = None  # [N] signed share of ΣA collected up to each path point
+    accumulation_mass: np.ndarray | None = None  # [N] share of the absolute contribution mass collected
 
     @property
     def label(self) -> str:
@@ -228,5 +232,19 @@ def _method_result(method, result: Explanation, scores, distances, off_manifold,
         metrics=metrics,
         seconds=seconds,
         config=dict(result.config),
+        **path_record_arrays(result),
     )
+
+
+def path_record_arrays(result: Explanation) -> dict[str, np.ndarray | None]:
+    """The first image's gradient and contribution frames and accumulation curves, as numpy (None without)."""
+    def first(tensor: torch.Tensor | None) -> np.ndarray | None:
+        return None if tensor is None else tensor[0].detach().cpu().numpy()
+
+    def frames(tensor: torch.Tensor | None) -> np.ndarray | None:
+        return None if tensor is None or tensor.shape[1] == 0 else first(tensor.float())
+
+    return {"gradient_frames": frames(result.gradient_frames),
+            "contribution_frames": frames(result.contribution_frames),
+            "accumulation": first(result.accumulation), "accumulation_mass": first(result.accumulation_mass)}
 

@@ -18,7 +18,7 @@ from torch import nn
 
 from magig_core.attribution import method_spec
 from magig_core.explorer.settings import RunSettings
-from magig_core.models.registry import fastest_autoencoder
+from magig_core.models.zoo import fastest_autoencoder
 
 SLOW_RUN_SECONDS = 60.0  # above this a CPU user is warned and offered cheaper settings
 METRIC_FORWARDS = 22.0  # insertion/deletion (18), prediction and path-distance forwards per method
@@ -26,7 +26,7 @@ FORWARD_SHARE = 0.35  # a forward pass's share of forward+backward, to split pub
 
 
 @dataclass(frozen=True)
-class PassCost:
+class PassSeconds:
     """Seconds per pass for one image at the run's size."""
 
     classifier_forward: float
@@ -36,7 +36,7 @@ class PassCost:
     source: str = "measured"
 
     @classmethod
-    def from_hints(cls, classifier: float, decoder: float, source: str) -> PassCost:
+    def from_hints(cls, classifier: float, decoder: float, source: str) -> PassSeconds:
         """Split forward+backward hints into their forward and backward parts."""
         return cls(FORWARD_SHARE * classifier, (1 - FORWARD_SHARE) * classifier,
                    FORWARD_SHARE * decoder, (1 - FORWARD_SHARE) * decoder, source)
@@ -77,7 +77,7 @@ class RunHistory:
             return self._rates.get((method, settings.classifier, settings.autoencoder, device))
 
 
-def method_seconds(method: str, settings: RunSettings, cost: PassCost, num_classes: int) -> float:
+def method_seconds(method: str, settings: RunSettings, cost: PassSeconds, num_classes: int) -> float:
     """One image's seconds for one method: its spec's pass counts times the pass costs, plus the metrics."""
     spec = method_spec(method)
     passes = spec.cost(spec.make_options(settings.options_for(method)), num_classes)
@@ -87,7 +87,7 @@ def method_seconds(method: str, settings: RunSettings, cost: PassCost, num_class
             + passes.decoder_backward * cost.decoder_backward)
 
 
-def estimate(settings: RunSettings, cost: PassCost, num_classes: int | None = None, *,
+def estimate(settings: RunSettings, cost: PassSeconds, num_classes: int | None = None, *,
              history: RunHistory | None = None, device: str = "cpu") -> Estimate:
     """Observed rates from earlier runs where there are any, else pass counts times the pass cost."""
     per_method = {}
@@ -157,12 +157,12 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 60:.1f} min"
 
 
-_MEASURED: dict[tuple, PassCost] = {}
+_MEASURED: dict[tuple, PassSeconds] = {}
 _MEASURE_LOCK = threading.Lock()
 
 
 def measure_pass_cost(classifier: nn.Module, autoencoder: nn.Module | None, size: tuple[int, int], *,
-                      repeats: int = 2) -> PassCost:
+                      repeats: int = 2) -> PassSeconds:
     """Time one classifier and one decoder pass (forward, forward+backward) on the models' own device."""
     device = next(classifier.parameters()).device
     key = (_identity(classifier), _identity(autoencoder), str(device), tuple(size), torch.get_num_threads())
@@ -177,7 +177,7 @@ def measure_pass_cost(classifier: nn.Module, autoencoder: nn.Module | None, size
                     latent = autoencoder.encode(image)
                 dec_fwd = _best_time(lambda: _decoder_forward(autoencoder, latent), repeats)
                 dec_both = _best_time(lambda: _decoder_pass(autoencoder, latent), repeats)
-            _MEASURED[key] = PassCost(cls_fwd, max(cls_both - cls_fwd, 0.0), dec_fwd, max(dec_both - dec_fwd, 0.0),
+            _MEASURED[key] = PassSeconds(cls_fwd, max(cls_both - cls_fwd, 0.0), dec_fwd, max(dec_both - dec_fwd, 0.0),
                                       source=f"measured on {device.type}")
         return _MEASURED[key]
 

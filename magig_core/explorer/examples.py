@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from magig_core.bundled import bundled_path
-from magig_core.demo.examples import load_examples
+from magig_core.demo.example_scenes import load_examples
 from magig_core.images import load_image, to_tensor
 from magig_core.models.cifar10 import CIFAR10_CLASSES
 

@@ -64,6 +64,9 @@ def write_downloads(report: dict[str, Any], context: RunContext, results: Sequen
         key = r.method.replace("-", "_")
         arrays[f"{key}_attributions"] = r.attributions
         arrays[f"{key}_path_probs"] = r.path_probs
+        for name in ("gradient_frames", "contribution_frames", "accumulation", "accumulation_mass"):
+            if getattr(r, name) is not None:
+                arrays[f"{key}_{name}"] = getattr(r, name)
     np.savez_compressed(paths[1], **arrays)
     export_figure(context, results).savefig(paths[2])
     vmax = robust_max([saliency(r.attributions) for r in results])
@@ -75,8 +78,12 @@ def write_downloads(report: dict[str, Any], context: RunContext, results: Sequen
 
 
 def _path_curves(result: MethodResult) -> dict[str, Any]:
-    """Target probability along the path; distance to the input and off-manifold distance at the frames."""
+    """Target probability and the share of the attribution collected along the path; distance to the input and
+    off-manifold distance at the frames."""
     curves: dict[str, Any] = {"t": _jsonable(result.path_t), "probability": _jsonable(result.path_probs)}
+    for key in ("accumulation", "accumulation_mass"):
+        if getattr(result, key) is not None:
+            curves[key] = _jsonable(getattr(result, key))
     if result.frame_t is not None:
         curves["frame_t"] = _jsonable(result.frame_t)
         for key in ("distances", "off_manifold"):

@@ -26,7 +26,7 @@ from magig_core.explorer.compute import (
     run_methods,
     top_predictions,
 )
-from magig_core.explorer.estimate import Estimate, PassCost, RunHistory, estimate, measure_pass_cost
+from magig_core.explorer.estimate import Estimate, PassSeconds, RunHistory, estimate, measure_pass_cost
 from magig_core.explorer.examples import Example, gallery, reference_bank
 from magig_core.explorer.image_cache import DecodedImages
 from magig_core.explorer.result_cache import ResultCache, run_key
@@ -37,7 +37,7 @@ from magig_core.images import ImageSource
 from magig_core.metrics import load_frame_distance
 from magig_core.metrics.perceptual import FrameDistance
 from magig_core.models.devices import default_device
-from magig_core.models.registry import model_info
+from magig_core.models.zoo import model_info
 
 HINT_SIDE = 256  # the registry's CPU cost hints are for 256×256 images
 MEASURE_BELOW_SECONDS = 0.5  # cheaper passes are measured on the spot; dearer ones taken from the hints
@@ -130,7 +130,7 @@ class Explorer:
         return top_predictions(class_probabilities(classifier, image01), classifier), notes + image_notes
 
     # Estimates -----------------------------------------------------------------------------------
-    def pass_cost(self, settings: RunSettings) -> PassCost:
+    def pass_cost(self, settings: RunSettings) -> PassSeconds:
         """Seconds per network pass at the run's size: measured on the spot, unless a pass costs seconds."""
         hinted = None if self.on_gpu else hinted_pass_cost(settings)
         if hinted is not None:
@@ -237,7 +237,7 @@ class Explorer:
         return self._banks[size]
 
 
-def hinted_pass_cost(settings: RunSettings) -> PassCost | None:
+def hinted_pass_cost(settings: RunSettings) -> PassSeconds | None:
     """The zoo's CPU cost hints, scaled to the image area, when a pass would take seconds.
 
     Measuring such a model (a full VAE on a CPU) would itself take seconds, and the hints need no model
@@ -253,7 +253,7 @@ def hinted_pass_cost(settings: RunSettings) -> PassCost | None:
     scaled = [value * side * side / HINT_SIDE**2 for value in seconds]
     if max(scaled) <= MEASURE_BELOW_SECONDS:
         return None
-    return PassCost.from_hints(scaled[0], scaled[1] if len(scaled) > 1 else 0.0, source="model-zoo CPU cost hints")
+    return PassSeconds.from_hints(scaled[0], scaled[1] if len(scaled) > 1 else 0.0, source="model-zoo CPU cost hints")
 
 
 def working_size(classifier: nn.Module, size: int | None) -> tuple[int, int]:

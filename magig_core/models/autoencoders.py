@@ -8,15 +8,15 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from magig_core.errors import WeightsUnavailableError
 from magig_core.models.checkpoints import file_identity, read_state_dict
 from magig_core.models.devices import resolve_device, resolve_dtype
 from magig_core.models.diffusers_autoencoder import AutoencoderKind, DiffusersAutoencoder
 from magig_core.models.downloads import hub_file, hub_pretrained
-from magig_core.models.errors import WeightsUnavailableError
 from magig_core.models.mar import mar_autoencoder_from_state_dict
 from magig_core.models.model_cache import MODEL_CACHES
-from magig_core.models.registry import AUTOENCODERS
 from magig_core.models.taef2 import TAEF2Autoencoder, load_taef2
+from magig_core.models.zoo import AUTOENCODERS
 
 DIFFUSERS_KINDS: dict[str, AutoencoderKind] = {
     "AutoencoderKL": "kl",
@@ -50,7 +50,7 @@ def load_autoencoder(
 
     def build() -> DiffusersAutoencoder | TAEF2Autoencoder:
         if name == "demo-shapes":
-            from magig_core.demo.models import load_demo_autoencoder
+            from magig_core.models.demo_shapes import load_demo_autoencoder
 
             return load_demo_autoencoder(weights_dir=weights, device=device_).to(dtype_)
         if name == "taef2":

@@ -10,10 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+from magig_core.errors import WeightsUnavailableError
 from magig_core.models import cifar10, taef2
 from magig_core.models.downloads import hub_remedies, require_network
-from magig_core.models.errors import WeightsUnavailableError
-from magig_core.models.registry import AUTOENCODERS, CLASSIFIERS, TORCHVISION_WEIGHTS
+from magig_core.models.zoo import AUTOENCODERS, CLASSIFIERS, TORCHVISION_WEIGHTS
 
 HUB_URL = "https://huggingface.co"
 
@@ -36,7 +36,7 @@ def weights_status(name: str, kind: Literal["classifier", "autoencoder"]) -> str
 
 
 def _demo_status() -> str | None:
-    from magig_core.demo.models import CARD_FILE, DEFAULT_WEIGHTS_DIR
+    from magig_core.models.demo_shapes import CARD_FILE, DEFAULT_WEIGHTS_DIR
 
     card = DEFAULT_WEIGHTS_DIR / CARD_FILE
     if card.is_file():

@@ -12,7 +12,7 @@ import safetensors.torch
 import torch
 from torch import nn
 
-from magig_core.models.errors import WeightsUnavailableError
+from magig_core.errors import WeightsUnavailableError
 
 # Wrappers used by common training scripts, in the order they are looked for.
 _STATE_DICT_KEYS = ("model_state_dict", "state_dict", "model")

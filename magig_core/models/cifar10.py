@@ -19,9 +19,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from magig_core.bundled import bundled_path
+from magig_core.errors import WeightsUnavailableError
 from magig_core.models.checkpoints import load_strict, read_state_dict
 from magig_core.models.cifar_resnet import cifar_resnet
-from magig_core.models.errors import WeightsUnavailableError
 from magig_core.models.image_classifier import IMAGENET_MEAN, IMAGENET_STD, ImageClassifier
 
 CIFAR10_CLASSES = (

@@ -15,6 +15,7 @@ import torch
 import torchvision
 from torch import nn
 
+from magig_core.errors import WeightsUnavailableError
 from magig_core.models.checkpoints import (
     STATE_DICT_SUFFIXES,
     file_identity,
@@ -26,10 +27,9 @@ from magig_core.models.cifar10 import CHECKPOINTS as CIFAR10_CHECKPOINTS
 from magig_core.models.cifar10 import load_cifar10_classifier
 from magig_core.models.devices import resolve_device, resolve_dtype
 from magig_core.models.downloads import torchvision_state_dict
-from magig_core.models.errors import WeightsUnavailableError
 from magig_core.models.image_classifier import IMAGENET_MEAN, IMAGENET_STD, ImageClassifier
 from magig_core.models.model_cache import MODEL_CACHES
-from magig_core.models.registry import CLASSIFIERS
+from magig_core.models.zoo import CLASSIFIERS
 
 PAPER_INPUT_SIZE = (256, 256)
 # The paper's names → torchvision builders, ImageNet weights, and the block whose input IG2 uses.
@@ -74,7 +74,7 @@ def load_classifier(
 
     def build() -> ImageClassifier:
         if name == "demo-shapes":
-            from magig_core.demo.models import load_demo_classifier
+            from magig_core.models.demo_shapes import load_demo_classifier
 
             return load_demo_classifier(weights_dir=weights, device=device_).to(dtype_)
         if name in CIFAR10_CHECKPOINTS:

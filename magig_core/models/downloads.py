@@ -24,7 +24,7 @@ import torch
 from huggingface_hub import constants as hub_constants
 from huggingface_hub.errors import LocalEntryNotFoundError
 
-from magig_core.models.errors import WeightsUnavailableError
+from magig_core.errors import WeightsUnavailableError
 
 T = TypeVar("T")
 

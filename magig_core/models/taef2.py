@@ -19,8 +19,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from magig_core.bundled import bundled_path
+from magig_core.errors import WeightsUnavailableError
 from magig_core.models.checkpoints import load_strict, read_state_dict
-from magig_core.models.errors import WeightsUnavailableError
 
 LATENT_CHANNELS = 32
 SCALE_FACTOR = 8

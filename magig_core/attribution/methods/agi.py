@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import torch
 
 from magig_core.attribution import validation as check
-from magig_core.attribution.context import Context
-from magig_core.attribution.registry import MethodSpec, Passes, register
+from magig_core.attribution.context import MethodInputs
+from magig_core.attribution.registry import MethodSpec, PassCounts, register
 from magig_core.attribution.result import MethodOutput
 
 
@@ -36,7 +36,7 @@ def negative_classes(num_classes: int, requested: int) -> list[int]:
     return list(range(0, num_classes - 1, stride))
 
 
-def run(ctx: Context, options: AGIOptions) -> MethodOutput:
+def run(ctx: MethodInputs, options: AGIOptions) -> MethodOutput:
     """Sum over negative classes and iterations of −∇p_c ⊙ Δv, always on softmax probabilities.
 
     Many paths, one per negative class, so there is no single path start: its outputs are NaN.
@@ -68,7 +68,7 @@ def run(ctx: Context, options: AGIOptions) -> MethodOutput:
 
 
 def _walk(
-    ctx: Context,
+    ctx: MethodInputs,
     point: torch.Tensor,
     adversary: torch.Tensor,
     label: torch.Tensor,
@@ -103,10 +103,10 @@ def _walk(
     return contribution
 
 
-def cost(options: AGIOptions, num_classes: int) -> Passes:
+def cost(options: AGIOptions, num_classes: int) -> PassCounts:
     """Worst case: every negative class runs all its iterations (one forward, two backward each)."""
     walks = len(negative_classes(num_classes, options.negative_classes)) * options.iterations
-    return Passes(classifier_forward=walks, classifier_backward=2 * walks)
+    return PassCounts(classifier_forward=walks, classifier_backward=2 * walks)
 
 
 SPEC = register(MethodSpec(

@@ -17,11 +17,11 @@ from dataclasses import dataclass
 import torch
 
 from magig_core.attribution import validation as check
-from magig_core.attribution.context import Context
+from magig_core.attribution.context import MethodInputs
 from magig_core.attribution.integrator import frame_positions
 from magig_core.attribution.model import chunks, gradient_pass, objective_values, target_probabilities
 from magig_core.attribution.path_record import PathRecord
-from magig_core.attribution.registry import MethodSpec, Passes, register
+from magig_core.attribution.registry import MethodSpec, PassCounts, register
 from magig_core.attribution.result import MethodOutput
 
 TRUNCATE = 4.0  # kernel radius in standard deviations, as scipy.ndimage.gaussian_filter
@@ -71,7 +71,7 @@ def gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
     return torch.einsum("hi,bcij,wj->bchw", rows, images, cols)
 
 
-def run(ctx: Context, options: BlurIGOptions) -> MethodOutput:
+def run(ctx: MethodInputs, options: BlurIGOptions) -> MethodOutput:
     """Walk from the input (σ = 0) outwards; the record turns the walk into baseline-to-input order."""
     scales = sigmas(options)
     n = options.steps
@@ -109,8 +109,8 @@ def run(ctx: Context, options: BlurIGOptions) -> MethodOutput:
     )
 
 
-def cost(options: BlurIGOptions, num_classes: int) -> Passes:
-    return Passes(classifier_forward=options.steps, classifier_backward=options.steps - 1)
+def cost(options: BlurIGOptions, num_classes: int) -> PassCounts:
+    return PassCounts(classifier_forward=options.steps, classifier_backward=options.steps - 1)
 
 
 SPEC = register(MethodSpec(

@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from magig_core.attribution import validation as check
-from magig_core.attribution.context import Context
+from magig_core.attribution.context import MethodInputs
 from magig_core.attribution.guided import INTERPOLATIONS
-from magig_core.attribution.registry import MethodSpec, Passes, register
+from magig_core.attribution.registry import MethodSpec, PassCounts, register
 from magig_core.attribution.result import MethodOutput
 from magig_core.attribution.spaces import LatentSpace
 from magig_core.attribution.straight_path import straight_path
@@ -27,14 +27,14 @@ class EIGOptions:
         check.check_choice(self.interpolation, INTERPOLATIONS, "interpolation")
 
 
-def run(ctx: Context, options: EIGOptions) -> MethodOutput:
+def run(ctx: MethodInputs, options: EIGOptions) -> MethodOutput:
     space = LatentSpace(ctx.model, ctx.autoencoder, ctx.dtype)
     return straight_path(ctx, space, steps=options.steps, interpolation=options.interpolation).output()
 
 
-def cost(options: EIGOptions, num_classes: int) -> Passes:
+def cost(options: EIGOptions, num_classes: int) -> PassCounts:
     n = options.steps
-    return Passes(classifier_forward=n, classifier_backward=n, decoder_forward=n, encoder_forward=2)
+    return PassCounts(classifier_forward=n, classifier_backward=n, decoder_forward=n, encoder_forward=2)
 
 
 SPEC = register(MethodSpec(

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import torch
 
-from magig_core.attribution.context import Context
+from magig_core.attribution.context import MethodInputs
 from magig_core.attribution.model import gradient_pass
-from magig_core.attribution.registry import MethodSpec, Passes, register
+from magig_core.attribution.registry import MethodSpec, PassCounts, register
 from magig_core.attribution.result import MethodOutput
 
 
@@ -17,7 +17,7 @@ class GIOptions:
     """GI has no hyperparameters."""
 
 
-def run(ctx: Context, options: GIOptions) -> MethodOutput:
+def run(ctx: MethodInputs, options: GIOptions) -> MethodOutput:
     """∇F_c(x) ⊙ (x − x_baseline): equal to the raw gradient times the raw image for a black baseline."""
     with ctx.phase("path"), torch.enable_grad():
         point = ctx.inputs.detach().requires_grad_(True)
@@ -28,8 +28,8 @@ def run(ctx: Context, options: GIOptions) -> MethodOutput:
     )
 
 
-def cost(options: GIOptions, num_classes: int) -> Passes:
-    return Passes(classifier_forward=1, classifier_backward=1)
+def cost(options: GIOptions, num_classes: int) -> PassCounts:
+    return PassCounts(classifier_forward=1, classifier_backward=1)
 
 
 SPEC = register(MethodSpec(

@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from magig_core.attribution import validation as check
-from magig_core.attribution.context import Context
+from magig_core.attribution.context import MethodInputs
 from magig_core.attribution.guided_path import SCHEDULES, guided_path
-from magig_core.attribution.registry import MethodSpec, Passes, register
+from magig_core.attribution.registry import MethodSpec, PassCounts, register
 from magig_core.attribution.result import MethodOutput
 from magig_core.attribution.spaces import PixelSpace
 
@@ -28,13 +28,13 @@ class GIGOptions:
         check.check_choice(self.schedule, SCHEDULES, "schedule")
 
 
-def run(ctx: Context, options: GIGOptions) -> MethodOutput:
+def run(ctx: MethodInputs, options: GIGOptions) -> MethodOutput:
     return guided_path(ctx, PixelSpace(ctx.model), steps=options.steps, fraction=options.fraction,
                        interpolation="lerp", schedule=options.schedule).output()
 
 
-def cost(options: GIGOptions, num_classes: int) -> Passes:
-    return Passes(classifier_forward=options.steps - 1, classifier_backward=options.steps - 1)
+def cost(options: GIGOptions, num_classes: int) -> PassCounts:
+    return PassCounts(classifier_forward=options.steps - 1, classifier_backward=options.steps - 1)
 
 
 SPEC = register(MethodSpec(

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from magig_core.attribution import validation as check
-from magig_core.attribution.context import Context
-from magig_core.attribution.registry import MethodSpec, Passes, register
+from magig_core.attribution.context import MethodInputs
+from magig_core.attribution.registry import MethodSpec, PassCounts, register
 from magig_core.attribution.result import MethodOutput
 from magig_core.attribution.spaces import PixelSpace
 from magig_core.attribution.straight_path import straight_path
@@ -20,12 +20,12 @@ class IGOptions:
         check.check_steps(self.steps)
 
 
-def run(ctx: Context, options: IGOptions) -> MethodOutput:
+def run(ctx: MethodInputs, options: IGOptions) -> MethodOutput:
     return straight_path(ctx, PixelSpace(ctx.model), steps=options.steps, interpolation="lerp").output()
 
 
-def cost(options: IGOptions, num_classes: int) -> Passes:
-    return Passes(classifier_forward=options.steps, classifier_backward=options.steps)
+def cost(options: IGOptions, num_classes: int) -> PassCounts:
+    return PassCounts(classifier_forward=options.steps, classifier_backward=options.steps)
 
 
 SPEC = register(MethodSpec(

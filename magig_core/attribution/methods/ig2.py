@@ -13,11 +13,11 @@ import torch
 from torch import nn
 
 from magig_core.attribution import validation as check
-from magig_core.attribution.context import Context
+from magig_core.attribution.context import MethodInputs
 from magig_core.attribution.integrator import frame_positions
 from magig_core.attribution.model import objective_values, target_probabilities
 from magig_core.attribution.path_record import PathRecord
-from magig_core.attribution.registry import MethodSpec, Passes, register
+from magig_core.attribution.registry import MethodSpec, PassCounts, register
 from magig_core.attribution.result import MethodOutput
 from magig_core.errors import ArgumentError
 
@@ -61,7 +61,7 @@ class RepresentationProbe:
     predicting for another visitor) must not overwrite what this run reads.
     """
 
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: MethodInputs) -> None:
         module = representation_layer(ctx.model.module)
         if module is None:
             raise ArgumentError(
@@ -80,7 +80,7 @@ class RepresentationProbe:
         self._handle.remove()
 
 
-def reference_bank(ctx: Context) -> torch.Tensor:
+def reference_bank(ctx: MethodInputs) -> torch.Tensor:
     """The images references are drawn from: the given bank, else the batch itself."""
     if ctx.references01 is None:
         if ctx.batch_size == 1:
@@ -95,7 +95,7 @@ def reference_bank(ctx: Context) -> torch.Tensor:
     return ctx.references01
 
 
-def run(ctx: Context, options: IG2Options) -> MethodOutput:
+def run(ctx: MethodInputs, options: IG2Options) -> MethodOutput:
     """Search T steps away from the input, integrate with the gradient at the point nearer the input.
 
     Each image draws one reference uniformly from the bank (it may draw itself, giving a zero path and
@@ -156,8 +156,8 @@ def run(ctx: Context, options: IG2Options) -> MethodOutput:
     )
 
 
-def cost(options: IG2Options, num_classes: int) -> Passes:
-    return Passes(classifier_forward=options.steps + 2, classifier_backward=2 * options.steps)
+def cost(options: IG2Options, num_classes: int) -> PassCounts:
+    return PassCounts(classifier_forward=options.steps + 2, classifier_backward=2 * options.steps)
 
 
 SPEC = register(MethodSpec(

@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from magig_core.attribution import validation as check
-from magig_core.attribution.context import Context
+from magig_core.attribution.context import MethodInputs
 from magig_core.attribution.guided import INTERPOLATIONS
 from magig_core.attribution.guided_path import SCHEDULES, guided_path
-from magig_core.attribution.registry import MethodSpec, Passes, register
+from magig_core.attribution.registry import MethodSpec, PassCounts, register
 from magig_core.attribution.result import MethodOutput
 from magig_core.attribution.spaces import LatentSpace
 
@@ -33,17 +33,17 @@ class MAGIGOptions:
         check.check_choice(self.schedule, SCHEDULES, "schedule")
 
 
-def run(ctx: Context, options: MAGIGOptions) -> MethodOutput:
+def run(ctx: MethodInputs, options: MAGIGOptions) -> MethodOutput:
     space = LatentSpace(ctx.model, ctx.autoencoder, ctx.dtype)
     return guided_path(ctx, space, steps=options.steps, fraction=options.fraction,
                        interpolation=options.interpolation, schedule=options.schedule).output()
 
 
-def cost(options: MAGIGOptions, num_classes: int) -> Passes:
+def cost(options: MAGIGOptions, num_classes: int) -> PassCounts:
     """N−1 decodes with a graph, N−2 decoder backwards, N classifier passes (two at the first point)."""
     n = options.steps
     guided = n > 2  # with two points the path is the raw baseline and the raw input: nothing to decode
-    return Passes(classifier_forward=n, classifier_backward=n, decoder_forward=n - 1 if guided else 0,
+    return PassCounts(classifier_forward=n, classifier_backward=n, decoder_forward=n - 1 if guided else 0,
                   decoder_backward=max(n - 2, 0), encoder_forward=2)
 
 

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 import torch
 
 from magig_core.attribution import validation as check
-from magig_core.attribution.context import Context
+from magig_core.attribution.context import MethodInputs
 from magig_core.attribution.geodesic_path import SWEEPS, geodesic_images
-from magig_core.attribution.registry import MethodSpec, Passes, register
+from magig_core.attribution.registry import MethodSpec, PassCounts, register
 from magig_core.attribution.result import MethodOutput
 from magig_core.attribution.spaces import LatentSpace
 from magig_core.attribution.straight_path import integrate_points
@@ -37,7 +37,7 @@ class MIGOptions:
             raise ValueError(f"mig_energy_threshold must be a non-negative number; got {self.energy_threshold!r}")
 
 
-def run(ctx: Context, options: MIGOptions) -> MethodOutput:
+def run(ctx: MethodInputs, options: MIGOptions) -> MethodOutput:
     space = LatentSpace(ctx.model, ctx.autoencoder, ctx.dtype)
     images = geodesic_images(
         ctx, space, steps=options.steps, learning_rate=options.learning_rate, iterations=options.iterations,
@@ -48,13 +48,13 @@ def run(ctx: Context, options: MIGOptions) -> MethodOutput:
     return integrator.output()
 
 
-def cost(options: MIGOptions, num_classes: int) -> Passes:
+def cost(options: MIGOptions, num_classes: int) -> PassCounts:
     """Cached decodes. Per sweep: the energy check decodes every interior point with a graph and runs its
     VJP; Gauss–Seidel then re-derives each point's η (forward + VJP) and decodes the moved point, Jacobi
     only decodes the moved points (it reuses the check's η). At most ``iterations`` sweeps."""
     n, interior, sweeps = options.steps, options.steps - 2, options.iterations
     forwards, backwards = (3, 2) if options.sweep == "gauss-seidel" else (2, 1)
-    return Passes(
+    return PassCounts(
         classifier_forward=n, classifier_backward=n, encoder_forward=2,
         decoder_forward=n + sweeps * forwards * interior, decoder_backward=sweeps * backwards * interior,
     )

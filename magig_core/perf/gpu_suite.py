@@ -26,10 +26,10 @@ from magig_core import runtime
 from magig_core.attribution import all_methods, explain
 from magig_core.attribution.registry import MethodSpec, method_spec
 from magig_core.attribution.result import Explanation
-from magig_core.benchmark.compare import explanation_difference, strict_fp32
-from magig_core.benchmark.models import bundled_images, bundled_pair, random_images, random_pair
-from magig_core.benchmark.report import Report, SectionResult, Table, device_label
-from magig_core.benchmark.timing import floor_step, median_seconds, timed
+from magig_core.perf.compare import explanation_difference, strict_fp32
+from magig_core.perf.networks import bundled_images, bundled_pair, random_images, random_pair
+from magig_core.perf.sections import Report, SectionResult, Table, device_label
+from magig_core.perf.timing import floor_step, median_seconds, timed
 
 GIB = 2**30
 DEFAULT_BUDGET_SECONDS = 420.0  # leaves a minute of an 8-minute lease for start-up and copying results

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import torch
 
 from magig_core.attribution import explain
-from magig_core.benchmark.models import resnet18_classifier, sd_config_autoencoder
-from magig_core.benchmark.timing import floor_step, median_seconds
+from magig_core.perf.networks import resnet18_classifier, sd_config_autoencoder
+from magig_core.perf.timing import floor_step, median_seconds
 
 
 @dataclass

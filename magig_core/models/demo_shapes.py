@@ -1,7 +1,8 @@
-"""The demo world's models: a small CNN classifier and a small diffusers ``AutoencoderKL``.
+"""The bundled demo-shapes models: a small CNN classifier and a small diffusers ``AutoencoderKL``.
 
-Both are rebuilt from the architecture recorded in ``card.json`` and loaded strictly from safetensors, so
-the bundled weights work offline from any working directory.
+Both are rebuilt from the architecture recorded in ``card.json`` (class names included) and loaded strictly
+from safetensors, so the bundled weights work offline from any working directory. The demo world
+(``magig_core.demo``) trains them and builds on this module; the zoo never imports the demo world.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from safetensors.torch import load_file
 from torch import nn
 
 from magig_core.bundled import bundled_path
-from magig_core.demo.shapes import CLASS_NAMES
 from magig_core.models.diffusers_autoencoder import DiffusersAutoencoder
 from magig_core.models.image_classifier import ImageClassifier
 
@@ -26,11 +26,7 @@ CLASSIFIER_FILE = "classifier.safetensors"
 AUTOENCODER_FILE = "autoencoder.safetensors"
 NORMALIZATION = {"mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5)}
 
-CLASSIFIER_CONFIG: dict[str, Any] = {
-    "widths": [24, 48, 96, 96],
-    "num_classes": len(CLASS_NAMES),
-    "pooling": "max",
-}
+CLASSIFIER_LAYOUT: dict[str, Any] = {"widths": [24, 48, 96, 96], "pooling": "max"}  # + num_classes: the world's
 AUTOENCODER_CONFIG: dict[str, Any] = {
     "in_channels": 3,
     "out_channels": 3,
@@ -76,7 +72,7 @@ class DemoCNN(nn.Module):
         return self.fc(self.pool(self.features(x)).flatten(1))
 
 
-def build_classifier_network(config: dict[str, Any] = CLASSIFIER_CONFIG) -> DemoCNN:
+def build_classifier_network(config: dict[str, Any]) -> DemoCNN:
     return DemoCNN(list(config["widths"]), int(config["num_classes"]), str(config.get("pooling", "avg")))
 
 
@@ -85,7 +81,7 @@ def build_autoencoder_model(config: dict[str, Any] = AUTOENCODER_CONFIG) -> Auto
     return AutoencoderKL(**kwargs)
 
 
-def wrap_classifier(network: DemoCNN, image_size: int, class_names: tuple[str, ...] = CLASS_NAMES):
+def as_image_classifier(network: DemoCNN, image_size: int, class_names: tuple[str, ...]) -> ImageClassifier:
     return ImageClassifier(
         network,
         mean=NORMALIZATION["mean"],
@@ -97,7 +93,7 @@ def wrap_classifier(network: DemoCNN, image_size: int, class_names: tuple[str, .
     )
 
 
-def wrap_autoencoder(model: AutoencoderKL) -> DiffusersAutoencoder:
+def as_diffusers_autoencoder(model: AutoencoderKL) -> DiffusersAutoencoder:
     return DiffusersAutoencoder(model, kind="kl", name="demo-shapes")
 
 
@@ -128,7 +124,7 @@ def load_demo_classifier(weights_dir: str | Path | None = None, device: str | to
     card = read_card(weights_dir)
     network = build_classifier_network(card["classifier"]["config"])
     network.load_state_dict(_weights(weights_dir, CLASSIFIER_FILE), strict=True)
-    classifier = wrap_classifier(network, int(card["image_size"]), tuple(card["class_names"]))
+    classifier = as_image_classifier(network, int(card["image_size"]), tuple(card["class_names"]))
     return classifier.to(device) if device is not None else classifier
 
 
@@ -138,5 +134,5 @@ def load_demo_autoencoder(weights_dir: str | Path | None = None, device: str | t
     card = read_card(weights_dir)
     model = build_autoencoder_model(card["autoencoder"]["config"])
     model.load_state_dict(_weights(weights_dir, AUTOENCODER_FILE), strict=True)
-    autoencoder = wrap_autoencoder(model)
+    autoencoder = as_diffusers_autoencoder(model)
     return autoencoder.to(device) if device is not None else autoencoder

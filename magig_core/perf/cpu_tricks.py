@@ -30,10 +30,10 @@ from magig_core import runtime
 from magig_core.acceleration import channels_last, compile_autoencoder, compile_classifier
 from magig_core.attribution import explain
 from magig_core.attribution.result import Explanation
-from magig_core.benchmark.compare import difference, explanation_difference
-from magig_core.benchmark.models import bundled_images, bundled_pair
-from magig_core.benchmark.report import Report, SectionResult, Table
-from magig_core.benchmark.timing import floor_step, timed
+from magig_core.perf.compare import difference, explanation_difference
+from magig_core.perf.networks import bundled_images, bundled_pair
+from magig_core.perf.sections import Report, SectionResult, Table
+from magig_core.perf.timing import floor_step, timed
 
 ADOPT_SPEEDUP = 1.2
 ACCURACY_SLACK = 4.0  # reordered fp32 sums stay within a few times eager's error; other algorithms do not

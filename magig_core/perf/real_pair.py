@@ -17,11 +17,11 @@ import torch
 
 from magig_core import runtime
 from magig_core.attribution import explain
-from magig_core.benchmark.models import bundled_images, bundled_pair
-from magig_core.benchmark.report import Report, SectionResult, Table
-from magig_core.benchmark.timing import floor_step, interleaved
 from magig_core.bundled import bundled_path
 from magig_core.explorer.examples import REAL_AUTOENCODER, REAL_CLASSIFIER
+from magig_core.perf.networks import bundled_images, bundled_pair
+from magig_core.perf.sections import Report, SectionResult, Table
+from magig_core.perf.timing import floor_step, interleaved
 
 SIZES = (64, 128)
 STEPS = 200

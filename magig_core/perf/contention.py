@@ -23,13 +23,13 @@ from pathlib import Path
 import torch
 
 from magig_core import runtime
-from magig_core.benchmark.report import Report, SectionResult, Table
+from magig_core.perf.sections import Report, SectionResult, Table
 
 DEFAULT = "OpenMP default"
 WORKER = ("import sys, runpy\n"
           "if sys.argv[1] == 'default':\n"
           "    import torch  # noqa: F401 - loads OpenMP before magig_core can ask for the passive policy\n"
-          "runpy.run_module('magig_core.benchmark.contention', run_name='__main__')\n")
+          "runpy.run_module('magig_core.perf.contention', run_name='__main__')\n")
 BURNER = "while True:\n    pass\n"
 
 
@@ -130,7 +130,7 @@ def _busy_core() -> Iterator[None]:
 def _worker(threads: int, size: int, steps: int) -> None:
     """Time one MA-GIG run (after a short warm-up) and print its seconds as JSON."""
     from magig_core.attribution import explain
-    from magig_core.benchmark.models import bundled_images, bundled_pair
+    from magig_core.perf.networks import bundled_images, bundled_pair
 
     torch.set_num_threads(threads)
     classifier, autoencoder = bundled_pair(torch.device("cpu"))
