@@ -30,8 +30,8 @@ from magig_core.evaluation.plan import (
     Job,
     PlanError,
     build_jobs,
+    parse_grid,
     parse_methods,
-    parse_per_method,
     require_autoencoders,
 )
 from magig_core.evaluation.records import RecordWriter, rank_file, read_records, write_merged
@@ -71,12 +71,16 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
     models.add_argument("--methods", default="ig,gig,ma-gig",
                         help="comma-separated methods, or all (default ig,gig,ma-gig)")
     models.add_argument("--reference-method", default="ma-gig",
-                        help="the method every other one is compared with, image by image (default ma-gig)")
+                        help="the row every other one is compared with, image by image: a method (its first row) "
+                             "or a row as the table names it, e.g. 'ma-gig fraction=0.05' (default ma-gig)")
     models.add_argument("--autoencoder", help="autoencoder for eig/mig/ma-gig: NAME, or method=NAME,... "
-                                              "(default for demo: demo-shapes; for cifar10: taef2)")
+                                              "(default for demo: demo-shapes; for cifar10: taef2); several "
+                                              "names give one row each, e.g. ma-gig=taef2,taef2-q1,taef2-q2")
     models.add_argument("--autoencoder-weights", help="local autoencoder weights folder/file (all autoencoders)")
     models.add_argument("--steps", help="path points: N, or method=N,... (defaults: 200; IG2 201)")
-    models.add_argument("--fraction", help="guided fraction: F, or gig=0.1,ma-gig=0.05 (the defaults)")
+    models.add_argument("--fraction", help="guided fraction: F, or gig=0.1,ma-gig=0.05 (the defaults); several "
+                                           "values give one row each: ma-gig=0.01,0.05,0.1,0.2 (so do several "
+                                           "values of --steps, --interpolation and --autoencoder)")
     models.add_argument("--interpolation", help="lerp or slerp (eig, ma-gig): VALUE or method=VALUE,...")
     models.add_argument("--objective", choices=("prob", "logit"), default="prob")
     models.add_argument("--ig2-references", type=int, default=100,
@@ -244,12 +248,12 @@ def _run(args: argparse.Namespace, group: distributed.ProcessGroup) -> int:
         raise PlanError("name a classifier with --classifier (e.g. resnet18, resnet18-pet, demo-shapes)")
     methods = parse_methods(args.methods)
     ratios = _parse_ratios(args.ratios)
-    autoencoders = parse_per_method(args.autoencoder or default_autoencoder, "autoencoder", methods)
+    autoencoders = parse_grid(args.autoencoder or default_autoencoder, "autoencoder", methods)
     require_autoencoders(methods, autoencoders)
     per_method = {
-        "steps": parse_per_method(args.steps, "steps", methods, int),
-        "fractions": parse_per_method(args.fraction, "fraction", methods, float),
-        "interpolations": parse_per_method(args.interpolation, "interpolation", methods),
+        "steps": parse_grid(args.steps, "steps", methods, int),
+        "fractions": parse_grid(args.fraction, "fraction", methods, float),
+        "interpolations": parse_grid(args.interpolation, "interpolation", methods),
     }
     device = group.device(args.device)
     models = _Models(args, device, _per_name(args.classifier_weights, classifiers, "--classifier-weights"))
