@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -12,20 +13,32 @@ from torch import nn
 from magig_core.attribution import explain, method_spec
 from magig_core.attribution.registry import shared_options_for
 from magig_core.demo.world import Samples
-from magig_core.metrics.faithfulness import faithfulness
-from magig_core.metrics.localization import energy_in_mask, pointing_game, random_attribution_energy
+from magig_core.metrics.definitions import metric
+from magig_core.metrics.localization import random_attribution_energy
+from magig_core.metrics.scores import Scores, score
+
+# Set-level columns: the mean over images of each metric, except the residual, whose median is robust to the
+# few images where the output barely changes along the path.
+MEAN_COLUMNS = ("energy_in_mask", "pointing_game", "diffid_top1", "insertion_top1", "deletion_top1")
+MEDIAN_COLUMN = "completeness_relative"
 
 
-@dataclass
+@dataclass(frozen=True)
 class MethodRow:
+    """One method's scores on every demo image and the wall time of explaining them."""
+
     method: str
-    energy_in_mask: float
-    pointing_game: float
-    diffid: float
-    insertion: float
-    deletion: float
-    completeness: float  # median |ΣA − ΔF| / |ΔF| over images; NaN where a method has no single baseline
+    scores: list[Scores]
     seconds: float
+
+    def mean(self, name: str) -> float:
+        values = [s[name] for s in self.scores if math.isfinite(s[name])]
+        return math.fsum(values) / len(values) if values else math.nan
+
+    def median(self, name: str) -> float:
+        """Median over the images where the metric is defined (NaN where it is nowhere)."""
+        values = torch.tensor([s[name] for s in self.scores], dtype=torch.float64)
+        return float(values.nanmedian()) if values.isfinite().any() else math.nan
 
 
 def score_method(
@@ -39,10 +52,10 @@ def score_method(
     log: Callable[[str], None] = print,
 ) -> MethodRow:
     """Explain every sample's true class with one method, then score localization and faithfulness."""
-    started = time.perf_counter()
-    parts, residuals = [], []
+    seconds, scores = 0.0, []
     for begin in range(0, len(samples), batch_size):
         rows = slice(begin, begin + batch_size)
+        started = time.perf_counter()
         result = explain(
             samples.images[rows],
             classifier,
@@ -51,55 +64,35 @@ def score_method(
             targets=samples.labels[rows],
             **shared_options_for(method, {"steps": steps}),
         )
-        parts.append(result.attributions.detach().cpu())
-        change = (result.input_output - result.baseline_output).abs().clamp_min(1e-12)
-        residuals.append((result.completeness_residual / change).detach().cpu())
+        seconds += time.perf_counter() - started
+        scores += score(result, classifier, samples.images[rows], masks=samples.masks[rows])
         log(f"{method}: {min(begin + batch_size, len(samples))}/{len(samples)} images")
-    attributions = torch.cat(parts)
-    seconds = time.perf_counter() - started
-    games = faithfulness(classifier, samples.images, attributions, samples.labels)
-    return MethodRow(
-        method=method,
-        energy_in_mask=float(energy_in_mask(attributions, samples.masks).mean()),
-        pointing_game=float(pointing_game(attributions, samples.masks).mean()),
-        diffid=games.diffid,
-        insertion=games.insertion,
-        deletion=games.deletion,
-        completeness=float(torch.cat(residuals).median()),
-        seconds=seconds,
-    )
+    return MethodRow(method=method, scores=scores, seconds=seconds)
 
 
 def markdown_table(rows: Sequence[MethodRow], samples: Samples, header: str) -> str:
     """One row per method plus the chance level of a random map; bold marks each column's best.
 
-    The completeness residual is relative to the objective's change along the path (median over images),
-    so it reads the same for confident and unsure predictions: near 0, the Riemann sum resolves the path;
-    near 1, the path is too coarse for the classifier and the map says little.
+    Column titles and directions come from the metric list. The completeness residual is relative to the
+    objective's change along the path (median over images), so it reads the same for confident and unsure
+    predictions: near 0, the Riemann sum resolves the path; near 1, the path is too coarse for the
+    classifier and the map says little.
     """
-    columns = [
-        ("Energy in mask ↑", "energy_in_mask", max),
-        ("Pointing game ↑", "pointing_game", max),
-        ("DiffID ↑", "diffid", max),
-        ("Insertion ↑", "insertion", max),
-        ("Deletion ↓", "deletion", min),
-    ]
-    best = {attr: pick(getattr(r, attr) for r in rows) for _, attr, pick in columns}
-    lines = [
-        header,
-        "",
-        "| Method | " + " | ".join(c[0] for c in columns) + " | Completeness residual ↓ | Time (s) |",
-    ]
-    lines.append("|" + " --- |" * (len(columns) + 3))
+    columns = [metric(name) for name in MEAN_COLUMNS]
+    means = {(row.method, m.name): row.mean(m.name) for row in rows for m in columns}
+    pick = {"higher": max, "lower": min}
+    best = {m.name: pick[m.better](means[(row.method, m.name)] for row in rows) for m in columns}
+    titles = [m.column() for m in columns] + [f"{metric(MEDIAN_COLUMN).column()} (median)", "Time (s)"]
+    lines = [header, "", "| Method | " + " | ".join(titles) + " |", "|" + " --- |" * (len(titles) + 1)]
     for row in rows:
         cells = []
-        for _, attr, _ in columns:
-            value = f"{getattr(row, attr):.4f}"
-            cells.append(f"**{value}**" if getattr(row, attr) == best[attr] else value)
-        residual = "–" if row.completeness != row.completeness else f"{row.completeness:.3f}"
-        lines.append(
-            f"| {method_spec(row.method).label} | " + " | ".join(cells) + f" | {residual} | {row.seconds:.0f} |"
-        )
+        for m in columns:
+            value = f"{means[(row.method, m.name)]:.4f}"
+            cells.append(f"**{value}**" if means[(row.method, m.name)] == best[m.name] else value)
+        residual = row.median(MEDIAN_COLUMN)
+        cells += ["–" if math.isnan(residual) else f"{residual:.3f}", f"{row.seconds:.0f}"]
+        lines.append(f"| {method_spec(row.method).label} | " + " | ".join(cells) + " |")
     chance = float(random_attribution_energy(samples.masks).mean())
-    lines.append(f"| random map (chance) | {chance:.4f} | {chance:.4f} | – | – | – | – | – |")
+    blanks = " | ".join(["–"] * (len(titles) - 2))
+    lines.append(f"| random map (chance) | {chance:.4f} | {chance:.4f} | {blanks} |")
     return "\n".join(lines) + "\n"

@@ -22,7 +22,12 @@ from magig_core.explorer.compute import MethodResult, RunContext
 from magig_core.explorer.render import export_figure
 from magig_core.explorer.settings import RunSettings
 from magig_core.explorer.share import input_digest
+from magig_core.metrics.definitions import METRIC_NAMES, METRICS
+from magig_core.metrics.scores import Scores
 from magig_core.viz import heatmap, robust_max, saliency
+
+REPORT_VERSION = 2  # 2: per-method ``scores`` records named by the metric list; 1: a flat ``metrics`` dict
+_OLD_REPORT_KEYS = {"diffid": "diffid_prob", "insertion": "insertion_prob", "deletion": "deletion_prob"}
 
 
 def build_report(settings: RunSettings, context: RunContext, results: Sequence[MethodResult], *,
@@ -37,13 +42,13 @@ def build_report(settings: RunSettings, context: RunContext, results: Sequence[M
         "predictions": [asdict(p) for p in context.predictions],
         "path_distance": {"name": context.distance_name, "fallback_reason": context.distance_note},
         "reconstruction_psnr_db": _json_number(context.reconstruction_psnr),
-        "faithfulness_note": ("insertion/deletion: mean probability of the target class on this image when only "
-                              "the most important 10-90 % of the input is kept / removed (the rest set to the "
-                              "mean); diffid = insertion - deletion."),
+        "report_version": REPORT_VERSION,
+        "metric_definitions": {m.name: m.definition for m in METRICS},
         "image_notes": list(image_notes),
         "methods": {
             r.method: {
-                "metrics": {k: _json_number(v) for k, v in r.metrics.items()},
+                "scores": r.scores.to_json(),
+                "seconds": r.seconds,
                 "path_curves": _path_curves(r),
                 "config": _jsonable(r.config),
             }
@@ -51,6 +56,22 @@ def build_report(settings: RunSettings, context: RunContext, results: Sequence[M
         },
         "versions": _versions(),
     }
+
+
+def report_scores(report: dict[str, Any]) -> dict[str, Scores]:
+    """Each method's scores from a report, also from reports written before the scores had one name each.
+
+    Those kept a flat ``metrics`` dict whose ``diffid``/``insertion``/``deletion`` were the probability games.
+    """
+    found = {}
+    for method, entry in report["methods"].items():
+        if "scores" in entry:
+            found[method] = Scores.from_json(entry["scores"])
+            continue
+        old = entry["metrics"]
+        values = {_OLD_REPORT_KEYS.get(k, k): v for k, v in old.items() if _OLD_REPORT_KEYS.get(k, k) in METRIC_NAMES}
+        found[method] = Scores.from_json({"target": report["target"]["index"], "values": values})
+    return found
 
 
 def write_downloads(report: dict[str, Any], context: RunContext, results: Sequence[MethodResult],
