@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import copy
+import json
+from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from magig_core import explain
+from magig_core.cli import main
+from magig_core.data.demo import demo_set
 from magig_core.metrics.emprt import SEED, emprt
+from magig_core.models import load_classifier
 from tests.conftest import small_cnn
+from tests.test_evaluate_cli import demo_weights as demo_weights
 
 
 def _gi(model: nn.Module, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
@@ -68,3 +75,27 @@ def test_a_map_that_ignores_the_model_scores_zero_and_gi_does_not() -> None:
     gi = emprt(_gi, model, images, targets, _gi(model, images, targets))
     assert edges.tolist() == [0.0, 0.0, 0.0]
     assert (gi.abs() > 0.01).all()
+
+
+@pytest.mark.slow
+def test_evaluate_adds_an_emprt_column_on_request(demo_weights: Path, tmp_path: Path) -> None:
+    """``--metrics emprt`` fills each record with the metric of that image's map (recomputed here); without it the
+    column stays out of the table and the value is empty. Catches a score of the wrong method or images."""
+    base = ["evaluate", "--data", "demo", "--limit", "2", "--methods", "gi,ig", "--steps", "4", "--classifier-weights",
+            str(demo_weights), "--device", "cpu", "--no-progress", "--out"]
+    assert main([*base, str(tmp_path / "plain")]) == 0
+    assert "EMPRT" not in (tmp_path / "plain" / "table.md").read_text()
+    assert main([*base, str(tmp_path / "emprt"), "--metrics", "emprt"]) == 0
+    assert "demo-shapes EMPRT ↑" in (tmp_path / "emprt" / "table.md").read_text()
+    records = [json.loads(line) for line in (tmp_path / "emprt" / "records.jsonl").read_text().splitlines()]
+    classifier = load_classifier("demo-shapes", weights=demo_weights, device="cpu")
+    images = torch.stack([demo_set(2, size=16).load(i) for i in range(2)])
+    labels = torch.tensor([demo_set(2, size=16).items[i].label for i in range(2)])
+    for method in ("gi", "ig"):
+        def run(model: nn.Module, x: torch.Tensor, t: torch.Tensor, method: str = method) -> torch.Tensor:
+            return explain(x, model, method, targets=t, steps=4).attributions
+
+        expected = _brute_force(run, classifier, images, labels)
+        found = [r["scores"]["values"]["emprt"] for r in sorted(records, key=lambda r: r["index"])
+                 if r["method"] == method]
+        assert found == pytest.approx(expected, abs=1e-9)

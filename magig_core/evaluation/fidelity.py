@@ -76,10 +76,10 @@ def pearson(xs: Sequence[float], ys: Sequence[float], x: str = "x", y: str = "y"
     return Correlation(x, y, n, r, math.tanh(z - half), math.tanh(z + half))
 
 
-def fidelity_summary(results: list[dict[str, Any]], quality: dict[str, Reconstruction], metric: str,
-                     paired: str) -> dict[str, Any]:
-    """Per classifier and method with rows on several autoencoders: each row's reconstruction next to its
-    ``metric`` (and ``paired`` difference), and r of PSNR with each across those rows."""
+def fidelity_summary(results: list[dict[str, Any]], quality: dict[str, Reconstruction], metric: str) -> dict[str, Any]:
+    """Per classifier and method with rows on several autoencoders: the rows, and Pearson's r of their
+    reconstruction PSNR with their ``metric``. (r with a paired difference against a row of another method
+    is the same number: that row's mean is subtracted from every row alike.)"""
     groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for result in results:
         if result["config"].get("autoencoder") in quality:
@@ -90,10 +90,36 @@ def fidelity_summary(results: list[dict[str, Any]], quality: dict[str, Reconstru
         if len({r["config"]["autoencoder"] for r in rows}) < 2:
             continue
         psnr = [quality[r["config"]["autoencoder"]].psnr for r in rows]
-        entry = {"classifier": classifier, "method": method, "rows": [r["row"] for r in rows],
-                 "correlations": [asdict(pearson(psnr, [r[metric] for r in rows], "psnr", metric))]}
-        with_paired = [r for r in rows if r.get(paired) is not None]
-        if len(with_paired) == len(rows):
-            entry["correlations"].append(asdict(pearson(psnr, [r[paired] for r in rows], "psnr", paired)))
-        ladders.append(entry)
+        ladders.append({"classifier": classifier, "method": method, "rows": [r["row"] for r in rows],
+                        "correlations": [asdict(pearson(psnr, [r[metric] for r in rows], "psnr", metric))]})
     return {"reconstruction": {name: asdict(q) for name, q in quality.items()}, "ladders": ladders}
+
+
+def fidelity_markdown(fidelity: dict[str, Any], results: list[dict[str, Any]], metric: str, paired: str,
+                      label: str) -> str:
+    """Per ladder: each row's reconstruction next to its ``metric`` (``label``) and paired difference, then r."""
+    quality = fidelity["reconstruction"]
+    by_row = {(r["classifier"], r.get("row") or r["method"]): r for r in results}
+    lines = []
+    for ladder in fidelity["ladders"]:
+        lines += [f"\n**Autoencoder fidelity: {ladder['method']} on {ladder['classifier']}**\n",
+                  f"| Row | Autoencoder | Recon MSE | Recon PSNR (dB) | {label} ± s.e. | paired Δ ± s.e. |",
+                  "|---|---|---|---|---|---|"]
+        for row in ladder["rows"]:
+            r = by_row[(ladder["classifier"], row)]
+            q = quality[r["config"]["autoencoder"]]
+            lines.append(f"| {row} | {q['autoencoder']} | {q['mse']:.5f} | {q['psnr']:.2f} | "
+                         f"{_value(r.get(metric), r.get(f'{metric}_se'))} | "
+                         f"{_value(r.get(paired), r.get(f'{paired}_se'), sign=True)} |")
+        for c in ladder["correlations"]:
+            interval = "" if c["low"] is None else f" [{c['low']:+.2f}, {c['high']:+.2f}] (95 %, Fisher z)"
+            r_text = "–" if c["r"] is None else f"{c['r']:+.2f}"
+            lines.append(f"\nPearson r(reconstruction PSNR, {c['y']}) over {c['n']} rows = {r_text}{interval}")
+    return "\n".join(lines) + "\n" if lines else ""
+
+
+def _value(value: float | None, error: float | None, *, sign: bool = False) -> str:
+    if value is None:
+        return "–"
+    text = f"{value:+.4f}" if sign else f"{value:.4f}"
+    return text + (f" ± {error:.4f}" if error is not None else "")
