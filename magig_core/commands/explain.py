@@ -91,6 +91,7 @@ def _explain_files(args: argparse.Namespace, methods: list[str], options: dict[s
     from magig_core.explorer.examples import gallery, reference_bank
     from magig_core.images import ImageInputError, load_image, to_tensor
     from magig_core.metrics import load_frame_distance, reconstruction_psnr
+    from magig_core.metrics.scored_method import ScoredMethod
     from magig_core.metrics.scores import score
     from magig_core.models import default_device, load_autoencoder, load_classifier
 
@@ -122,9 +123,10 @@ def _explain_files(args: argparse.Namespace, methods: list[str], options: dict[s
                 references=references, frames=args.frames if spec.has_frames else 0, substeps=args.substeps,
                 **options[method],
             )
-            (scores[method],) = score(explanation, classifier, image, distance=distance, autoencoder=autoencoder)
+            (image_scores,) = score(explanation, classifier, image, distance=distance, autoencoder=autoencoder)
+            scores[method] = ScoredMethod(method, image_scores, explanation.timings["total"], explanation.config)
             results[method] = explanation.to("cpu")
-            _print_summary(path, method, results[method], classifier.class_names, scores[method])
+            _print_summary(path, results[method], classifier.class_names, scores[method])
         if psnr is not None:
             print(f"{path.name:28s} {args.autoencoder} reconstruction PSNR {psnr:.1f} dB")
         stem = out_dir / path.stem
@@ -154,7 +156,8 @@ def _example_paths(classifier: str) -> list[Path]:
     return [Path(example.path) for example in gallery() if example.classifier == classifier]
 
 
-def _print_summary(path: Path, method: str, result, class_names, scores) -> None:
+def _print_summary(path: Path, result, class_names, scored) -> None:
+    method, scores = scored.method, scored.scores
     target = int(result.targets[0])
     name = class_names[target] if class_names else str(target)
     manifold = scores["off_manifold_auc"]
@@ -162,7 +165,7 @@ def _print_summary(path: Path, method: str, result, class_names, scores) -> None
     print(
         f"{path.name:28s} {method:7s} class {name!r:18s} p={float(result.path_probs[0, -1]):.3f} "
         f"diffid_top1={scores['diffid_top1']:+.3f} diffid_prob={scores['diffid_prob']:+.3f} "
-        f"completeness_residual={scores['completeness_residual']:.2e}{manifold} {result.timings['total']:.2f}s"
+        f"completeness_residual={scores['completeness_residual']:.2e}{manifold} {scored.seconds:.2f}s"
     )
 
 
@@ -199,14 +202,13 @@ def _save(stem: Path, image, results: dict, class_names, *, psnr: float | None, 
     figure.savefig(f"{stem}_maps.png")
     summary = {
         method: {
+            **scores[method].to_json(),
             "target": int(r.targets[0]),
             "class_name": class_names[int(r.targets[0])] if class_names else None,
             "input_output": float(r.input_output[0]),
             "baseline_output": float(r.baseline_output[0]),
-            "scores": scores[method].to_json(),
             **_accumulation_fields(r),
             "timings": r.timings,
-            "config": r.config,
         }
         for method, r in results.items()
     }

@@ -32,25 +32,24 @@ class MetricDefinition:
         return self.label.format(distance=distance) + arrow
 
 
-_GAME = "at deletion/insertion ratios 0.1–0.9 (replaced elements set to the image's mean)"
+_KEPT = "when only the most important 1 − r of the input is kept (the rest set to the image's mean)"
+_REMOVED = "when the most important r of the input is set to the image's mean"
 
 METRICS: tuple[MetricDefinition, ...] = (
     MetricDefinition("diffid_top1", "DiffID top-1",
                      "insertion_top1 − deletion_top1: the paper's DiffID, as its tables report it.", "higher"),
     MetricDefinition("insertion_top1", "Insertion top-1",
-                     f"Fraction of ratios r {_GAME} at which the top-1 class is still the target when only the most "
-                     "important 1 − r of the input is kept.", "higher"),
+                     f"Share of the ratios r = 0.1…0.9 at which the top-1 class is still the target {_KEPT}.",
+                     "higher"),
     MetricDefinition("deletion_top1", "Deletion top-1",
-                     f"Fraction of ratios r {_GAME} at which the top-1 class is still the target when the most "
-                     "important r of the input is removed.", "lower"),
+                     f"Share of the ratios r = 0.1…0.9 at which the top-1 class is still the target {_REMOVED}.",
+                     "lower"),
     MetricDefinition("diffid_prob", "DiffID p",
                      "insertion_prob − deletion_prob: DiffID on the target's probability instead of top-1.", "higher"),
     MetricDefinition("insertion_prob", "Insertion p",
-                     f"Mean probability of the target {_GAME} when only the most important 1 − r of the input is "
-                     "kept.", "higher"),
+                     f"Mean over r = 0.1…0.9 of the target's probability {_KEPT}.", "higher"),
     MetricDefinition("deletion_prob", "Deletion p",
-                     f"Mean probability of the target {_GAME} when the most important r of the input is removed.",
-                     "lower"),
+                     f"Mean over r = 0.1…0.9 of the target's probability {_REMOVED}.", "lower"),
     MetricDefinition("insertion_soft", "Insertion p/p₀",
                      "insertion_prob with each probability divided by the target's probability on the input and "
                      "clamped to 1.", "higher"),
@@ -60,7 +59,7 @@ METRICS: tuple[MetricDefinition, ...] = (
     MetricDefinition("completeness_residual", "Completeness residual",
                      "|ΣA − (F_c(input) − F_c(baseline))|: how much of the output change the map leaves out.",
                      "lower"),
-    MetricDefinition("completeness_relative", "Completeness residual / |ΔF|",
+    MetricDefinition("completeness_relative", "Relative completeness residual",
                      "completeness_residual / |F_c(input) − F_c(baseline)|; NaN where that change is exactly 0 "
                      "(never clamped, so a tiny change cannot inflate it into a huge number).", "lower"),
     MetricDefinition("path_residual", "Path residual",
