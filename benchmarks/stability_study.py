@@ -116,9 +116,11 @@ def main() -> None:
     parser.add_argument("--thumbnails", type=int, default=42, help="bundled CIFAR-10 test images")
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--points", default=",".join(map(str, POINTS)))
-    parser.add_argument("--stability-images", type=int, default=10)
-    parser.add_argument("--k-images", type=int, default=6)
-    parser.add_argument("--k-points", type=int, default=64)
+    parser.add_argument("--long-points", type=int, default=128, help="point counts from here on use --long-images")
+    parser.add_argument("--long-images", type=int, default=8, help="images at the long point counts")
+    parser.add_argument("--stability-images", type=int, default=6)
+    parser.add_argument("--k-images", type=int, default=4)
+    parser.add_argument("--k-points", type=int, default=32)
     parser.add_argument("--chunk", type=int, default=5, help="images per explain() call (lockstep batch)")
     parser.add_argument("--workers", type=int, default=2, help="processes of one thread each")
     parser.add_argument("--tiny", action="store_true", help="3 images, 8 and 9 points, K up to 2: a pipeline check")
@@ -129,6 +131,7 @@ def main() -> None:
     points = [8, 9] if args.tiny else [int(p) for p in args.points.split(",")]
     if args.tiny:
         args.photos, args.thumbnails, args.stability_images, args.k_images, args.k_points = 1, 2, 2, 2, 8
+        args.long_points, args.long_images = 9, 2
     ks = (1, 2) if args.tiny else KS
     started = time.perf_counter()
     context = multiprocessing.get_context("spawn")
@@ -139,7 +142,8 @@ def main() -> None:
         names = pool.apply(_image_names)
         count = len(names)
         stable, kimg = min(args.stability_images, count), min(args.k_images, count)
-        tasks = _tasks(count, stable, kimg, points, 2 * max(ks), args.k_points, args.chunk)
+        images_at = {n: count if n < args.long_points else min(args.long_images, count) for n in points}
+        tasks = _tasks(images_at, stable, kimg, 2 * max(ks), args.k_points, args.chunk)
         done = {}
         for result in pool.imap_unordered(_run, tasks):
             for i, row in enumerate(result["rows"]):
@@ -148,8 +152,9 @@ def main() -> None:
                 } | {"seconds": result["seconds"]}
             print(f"{len(done)} runs, {time.perf_counter() - started:.0f} s: {result['method']} "
                   f"{result['points']} points, {result['seconds']:.2f} s/image", flush=True)
-        report = _analyse(done, pool, count, stable, kimg, points, ks, args.k_points)
-    report["setup"] = {"images": count, "photos": sum("/" not in n for n in names), "names": names,
+        report = _analyse(done, pool, images_at, stable, kimg, ks, args.k_points)
+    report["setup"] = {"images": count, "images_at": images_at, "photos": sum("/" not in n for n in names),
+                       "names": names,
                        "size": args.size, "stability_images": stable, "k_images": kimg, "k_points": args.k_points,
                        "workers": args.workers, "threads_per_worker": 1, "chunk": args.chunk,
                        "seconds": time.perf_counter() - started,
@@ -167,35 +172,35 @@ def _image_names() -> list[str]:
     return list(_STATE["names"])
 
 
-def _tasks(count: int, stable: int, kimg: int, points: list[int], runs: int, k_points: int,
+def _tasks(images_at: dict[int, int], stable: int, kimg: int, runs: int, k_points: int,
            chunk: int) -> list[tuple[str, int, list[int]]]:
-    """Every (method, point count, images) run the tables need, each once: the point sweep first (its
-    cheap counts first), then the N − 1 runs for stability, then the runs of the averaging sweep."""
+    """Every (method, point count, images) run the tables need, each once: the short point counts, the
+    N − 1 runs for stability, the runs of the averaging sweep, then the long point counts."""
     needed: dict[tuple[str, int], set[int]] = {}
-    for n in sorted(points):
+    for n in sorted(images_at):
         for m in METHODS:
-            needed.setdefault((m, n), set()).update(range(count))
-    for n in sorted(points):
-        for m in METHODS:
-            needed.setdefault((m, n - 1), set()).update(range(stable))
+            needed.setdefault((m, n), set()).update(range(images_at[n]))
+            needed.setdefault((m, n - 1), set()).update(range(min(stable, images_at[n])))
     for r in range(runs):
         for m in METHODS:
             needed.setdefault((m, k_points - r), set()).update(range(kimg))
-    return [(m, n, rows[i:i + chunk]) for (m, n), wanted in needed.items() for rows in [sorted(wanted)]
+    longest = max(images_at, key=lambda n: (images_at[n] == max(images_at.values()), n))
+    order = sorted(needed, key=lambda key: key[1] > longest)
+    return [(m, n, rows[i:i + chunk]) for m, n in order for rows in [sorted(needed[(m, n)])]
             for i in range(0, len(rows), chunk)]
 
 
-def _analyse(done: dict, pool, count: int, stable: int, kimg: int, points: list[int], ks: Sequence[int],
+def _analyse(done: dict, pool, images_at: dict[int, int], stable: int, kimg: int, ks: Sequence[int],
              k_points: int) -> dict:
     import numpy as np
 
     report: dict = {"points": {}, "k": {}, "equal_cost": {}}
-    for n in points:
+    for n, count in sorted(images_at.items()):
         row = {}
         for m in METHODS:
             runs = [done[(m, n, i)] for i in range(count)]
-            again = [done[(m, n - 1, i)] for i in range(stable)]
-            iou, rank = _pairs(np.stack([r["maps"] for r in runs[:stable]]), np.stack([r["maps"] for r in again]))
+            again = [done[(m, n - 1, i)] for i in range(min(stable, count))]
+            iou, rank = _pairs(np.stack([r["maps"] for r in runs[:len(again)]]), np.stack([r["maps"] for r in again]))
             row[m] = {"diffid_top1": [r["diffid_top1"] for r in runs], "diffid_prob": [r["diffid_prob"] for r in runs],
                       "seconds": statistics.fmean(r["seconds"] for r in runs), "stability_iou": iou,
                       "stability_rank": rank}
@@ -229,23 +234,26 @@ def _markdown(report: dict) -> str:
              f"photographs, the rest bundled CIFAR-10 test images), true-class targets; {setup['workers']} "
              f"processes × {setup['threads_per_worker']} thread on a shared machine (other work ran beside it); "
              f"run time {setup['seconds'] / 60:.1f} min. Command: `{setup['command']}`.", "",
-             f"**Against path points.** DiffID per image, mean ± s.e. over all {setup['images']} images; stability "
-             f"(runs at N and N − 1 points) on the first {setup['stability_images']}; seconds per image in "
-             f"batches of {setup['chunk']}, one thread.", "",
-             "| points | method | DiffID top-1 | DiffID prob | stability IoU | stability rank | s / image |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+             f"**Against path points.** DiffID per image, mean ± s.e. over the images of the row (the first n of "
+             f"the set); stability (runs at N and N − 1 points) on the first {setup['stability_images']}; seconds "
+             f"per image in batches of up to {setup['chunk']}, one thread.", "",
+             "| points | images | method | DiffID top-1 | DiffID prob | stability IoU | stability rank | s / image |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for n, row in report["points"].items():
         for m in METHODS:
             r = row[m]
-            lines.append(f"| {n} | {m} | {_fmt(_mean_se(r['diffid_top1']))} | {_fmt(_mean_se(r['diffid_prob']))} | "
+            lines.append(f"| {n} | {setup['images_at'][n]} | {m} | {_fmt(_mean_se(r['diffid_top1']))} | "
+                         f"{_fmt(_mean_se(r['diffid_prob']))} | "
                          f"{_fmt(_mean_se(r['stability_iou']))} | {_fmt(_mean_se(r['stability_rank']))} | "
                          f"{r['seconds']:.2f} |")
     lines += ["", "**MA-GIG − GIG, paired over images.**", "",
               "| setting | DiffID top-1 | DiffID prob |", "| --- | --- | --- |"]
     for n, row in report["points"].items():
-        lines.append(f"| {n} points, one run | {_diff(row, 'diffid_top1')} | {_diff(row, 'diffid_prob')} |")
+        lines.append(f"| {n} points, one run ({setup['images_at'][n]} images) | {_diff(row, 'diffid_top1')} | "
+                     f"{_diff(row, 'diffid_prob')} |")
     for k, row in report["k"].items():
-        lines.append(f"| {setup['k_points']} points, mean of {k} | {_diff(row, 'diffid_top1')} | "
+        lines.append(f"| {setup['k_points']} points, mean of {k} ({setup['k_images']} images) | "
+                     f"{_diff(row, 'diffid_top1')} | "
                      f"{_diff(row, 'diffid_prob')} |")
     equal = report["equal_cost"]
     at_cost = {m: report["k"][equal[m]["runs"]][m] for m in METHODS}

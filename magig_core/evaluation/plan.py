@@ -112,8 +112,10 @@ def build_jobs(
     fractions: dict[str, float],
     interpolations: dict[str, str],
     autoencoders: dict[str, str],
+    repeats: dict[str, int] | None = None,
 ) -> list[Job]:
-    """Jobs in the table's order: classifiers as given, methods in the paper's row order."""
+    """Jobs in the table's order: classifiers as given, methods in the paper's row order. ``repeats``
+    (``stability``, ``average``) go to every method's ``explain`` call; unset, a job's hash is as before."""
     ordered = sorted(methods, key=lambda method: method_spec(method).paper_order)
     jobs = []
     for clf in classifiers:
@@ -125,6 +127,7 @@ def build_jobs(
                 kwargs["fraction"] = fractions[method]
             if method in interpolations:
                 kwargs["interpolation"] = interpolations[method]
+            kwargs.update(repeats or {})
             autoencoder = autoencoders.get(method)
             _check_settings(method, kwargs)
             config = {"classifier": clf, "method": method, "autoencoder": autoencoder, **common, **kwargs}
