@@ -99,6 +99,11 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
     metric.add_argument("--metrics", default="",
                         help="extra columns, computed on request: emprt (Efficient MPRT through Quantus; the method "
                              "runs once more per image, on a copy of the classifier with every layer re-initialized)")
+    metric.add_argument("--stability", type=int, default=0,
+                        help="K >= 2: each map's stability_iou / stability_rank over K perturbed runs (path points "
+                             "N, N-1, ...; K times the cost; default off)")
+    metric.add_argument("--average", type=int, default=1,
+                        help="K: each map is the mean of K perturbed runs (default 1, a single run)")
     metric.add_argument("--ratios", help="comma-separated ratios (default 0.1,...,0.9)")
     metric.add_argument("--path-distance-images", type=int, default=0,
                         help="LPIPS-to-input curve over the path for the first N images (paper: 100; 0 = off)")
@@ -293,7 +298,12 @@ def _run(args: argparse.Namespace, group: distributed.ProcessGroup) -> int:
         common["path_distance"] = {"images": args.path_distance_images, "distance": distance.name}
         if distance.reason and group.is_main:
             print(f"evaluate: note: {distance.reason}", file=sys.stderr)
-    jobs = build_jobs(classifiers, methods, common=common, autoencoders=autoencoders, **per_method)
+    if args.stability == 1 or args.stability < 0 or args.average < 1:
+        raise PlanError("--stability is 0 (off) or at least 2 runs; --average at least 1")
+    repeats = {name: value for name, value in (("stability", args.stability), ("average", args.average))
+               if value > (0 if name == "stability" else 1)}
+    jobs = build_jobs(classifiers, methods, common=common, autoencoders=autoencoders, repeats=repeats,
+                      **per_method)
     reference = resolve_reference(args.reference_method, [job.row for job in jobs])
     references = None
     if draws_references:  # the paper's bank: the first images of the whole order, whatever --limit says

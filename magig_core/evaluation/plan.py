@@ -139,9 +139,11 @@ def build_jobs(
     fractions: Mapping[str, Any],
     interpolations: Mapping[str, Any],
     autoencoders: Mapping[str, Any],
+    repeats: dict[str, int] | None = None,
 ) -> list[Job]:
     """Jobs in the table's order: classifiers as given, methods in the paper's row order, then each method's
-    grid (every combination of the values given for it, a value or a list of values per option)."""
+    grid (every combination of the values given for it, a value or a list of values per option). ``repeats``
+    (``stability``, ``average``) go to every method's ``explain`` call; unset, a job's hash is as before."""
     ordered = sorted(methods, key=lambda method: method_spec(method).paper_order)
     given = dict(zip(GRID_OPTIONS, (autoencoders, steps, fractions, interpolations), strict=True))
     jobs = []
@@ -153,6 +155,7 @@ def build_jobs(
                 chosen = dict(zip(axes, combination, strict=True))
                 autoencoder = chosen.pop("autoencoder", None)
                 kwargs = {option: chosen[option] for option in GRID_OPTIONS if option in chosen}
+                kwargs.update(repeats or {})
                 _check_settings(method, kwargs)
                 config = {"classifier": clf, "method": method, "autoencoder": autoencoder, **common, **kwargs}
                 row = " ".join([method, *(f"{o}={autoencoder if o == 'autoencoder' else kwargs[o]}" for o in varied)])
