@@ -41,6 +41,11 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
                         help="path images kept per method for the path diagnostics (default 16)")
     parser.add_argument("--substeps", type=int, default=1,
                         help="gradients per path segment (default 1, the paper's rule; more lowers the residual)")
+    parser.add_argument("--stability", type=int, default=0,
+                        help="K >= 2: re-run each method K times under small perturbations (path points N, N-1, "
+                             "...) and report stability_iou / stability_rank and an agreement map (default off)")
+    parser.add_argument("--average", type=int, default=1,
+                        help="K: each map is the mean of K perturbed runs (default 1, a single run)")
     parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
     parser.add_argument("--out", default="runs/explain", help="output folder (default runs/explain)")
     talk = parser.add_argument_group("slides (--animate)")
@@ -70,6 +75,9 @@ def run(args: argparse.Namespace) -> int:
                 raise ValueError("--frames must be at least 2 and --animate-seconds positive")
     except ValueError as err:
         print(f"explain: error: --animate: {err}", file=sys.stderr)
+        return 2
+    if args.stability == 1 or args.stability < 0 or args.average < 1:
+        print("explain: error: --stability is 0 (off) or at least 2 runs; --average at least 1", file=sys.stderr)
         return 2
     try:
         methods = parse_methods(args.methods)
@@ -128,7 +136,7 @@ def _explain_files(args: argparse.Namespace, methods: list[str], options: dict[s
             explanation = explain(
                 image, classifier, method, autoencoder=autoencoder, targets=targets, objective=args.objective,
                 references=references, frames=args.frames if spec.has_frames else 0, substeps=args.substeps,
-                callback=step, **options[method],
+                stability=args.stability, average=args.average, callback=step, **options[method],
             )
             (image_scores,) = score(explanation, classifier, image, distance=distance, autoencoder=autoencoder)
             scores[method] = ScoredMethod(method, image_scores, explanation.timings["total"], explanation.config)
@@ -148,11 +156,12 @@ def _explain_files(args: argparse.Namespace, methods: list[str], options: dict[s
 
 
 def _arrays(results: dict) -> dict:
-    """Each method's map under its name; with a path, its gradient and contribution frames and accumulation."""
+    """Each method's map under its name; with a path, its gradient and contribution frames and accumulation;
+    with --stability, its agreement map."""
     arrays = {}
     for method, result in results.items():
         arrays[method] = result.attributions[0].numpy()
-        for name in ("gradient_frames", "contribution_frames", "accumulation", "accumulation_mass"):
+        for name in ("gradient_frames", "contribution_frames", "accumulation", "accumulation_mass", "agreement"):
             value = getattr(result, name)
             if value is not None:
                 arrays[f"{method}_{name}"] = value[0].numpy()
@@ -173,6 +182,8 @@ def _print_summary(path: Path, result, class_names, scored) -> None:
     name = class_names[target] if class_names else str(target)
     manifold = scores["off_manifold_auc"]
     manifold = f" off_manifold_auc={manifold:.3f}" if manifold == manifold else ""
+    stable = scores["stability_iou"]
+    manifold += f" stability_iou={stable:.2f}" if stable == stable else ""
     tqdm.write(
         f"{path.name:28s} {method:7s} class {name!r:18s} p={float(result.path_probs[0, -1]):.3f} "
         f"diffid_top1={scores['diffid_top1']:+.3f} diffid_prob={scores['diffid_prob']:+.3f} "
