@@ -17,29 +17,9 @@ from pathlib import Path
 import torch
 
 from magig_core import explain, load_autoencoder, load_classifier
-from magig_core.data.datasets import cifar10_test
-from magig_core.explorer.examples import REAL_AUTOENCODER, REAL_CLASSIFIER, gallery
-from magig_core.images import load_image, to_tensor
+from magig_core.data.bundled_sets import photos_and_cifar10
+from magig_core.explorer.examples import REAL_AUTOENCODER, REAL_CLASSIFIER
 from magig_core.metrics import faithfulness
-
-
-def images_and_labels(photos: int, thumbnails: int, size: int) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
-    """Gallery photographs of CIFAR-10 classes (labelled by file name) and bundled CIFAR-10 test images."""
-    classifier_names = load_classifier(REAL_CLASSIFIER).class_names
-    chosen, labels, names = [], [], []
-    for example in gallery():
-        words = Path(example.path).stem.split("_")
-        label = next((classifier_names.index(w) for w in words if w in classifier_names), None)
-        if example.caption.startswith("photo") and label is not None and len(chosen) < photos:
-            chosen.append(to_tensor(load_image(example.path).image, (size, size)))
-            labels.append(label)
-            names.append(Path(example.path).name)
-    test_set = cifar10_test(size=size)
-    for index in range(thumbnails):
-        chosen.append(test_set.load(index).unsqueeze(0))
-        labels.append(test_set.items[index].label)
-        names.append(test_set.items[index].image_id)
-    return torch.cat(chosen), torch.tensor(labels), names
 
 
 def breakdown(result) -> dict[str, list[float]]:
@@ -73,7 +53,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     classifier, autoencoder = load_classifier(REAL_CLASSIFIER), load_autoencoder(REAL_AUTOENCODER)
-    images, labels, names = images_and_labels(args.photos, args.thumbnails, args.size)
+    images, labels, names = photos_and_cifar10(args.photos, args.thumbnails, args.size)
     report = {"images": names, "size": args.size, "steps": args.steps, "threads": args.threads, "runs": {}}
     for substeps in (int(k) for k in args.substeps.split(",")):
         started = time.perf_counter()

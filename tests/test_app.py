@@ -24,6 +24,7 @@ from magig_core.attribution.api import explain
 from magig_core.demo.example_scenes import load_examples
 from magig_core.explorer.settings import RunSettings
 from magig_core.images import load_image, to_tensor
+from magig_core.metrics.definitions import METRICS, metric
 from magig_core.models.demo_shapes import load_demo_autoencoder, load_demo_classifier
 from magig_core.viz import heatmap, robust_max, saliency
 
@@ -119,8 +120,9 @@ def test_explain_streams_maps_plots_and_metrics_consistent_with_explain(server, 
     assert [f["caption"].split(" ·")[0] for f in result["frames"]] == ["MA-GIG", "GIG"]
     assert result["confidence"]["type"] == "matplotlib" and result["distance"]["type"] == "matplotlib"
     table = result["table"]
-    assert table["headers"][:4] == ["Method", "DiffID ↑", "Insertion p ↑", "Deletion p ↓"]
-    residual_column = table["headers"].index("Completeness residual")
+    assert table["headers"][:2] == ["Method", metric("diffid_top1").column()] and table["headers"][-1] == "Seconds"
+    assert len(table["headers"]) == len(METRICS) + 2
+    residual_column = table["headers"].index("Completeness residual ↓")
     for row, method in zip(table["data"], ("ma-gig", "gig"), strict=True):
         expected = float(references[method][0].completeness_residual[0])
         assert row[residual_column] == pytest.approx(round(expected, 4), abs=1.5e-4)
@@ -270,7 +272,8 @@ def test_metrics_for_a_class_other_than_the_prediction_differ_across_methods(ser
     result = run_explain(new_client(url, tmp_path), examples[0], ["gi", "ig", "gig", "ma-gig"], steps=10,
                          target="3")
     assert "class 3" in result["status"]
-    columns = [result["table"]["headers"].index(name) for name in ("DiffID ↑", "Insertion p ↑", "Deletion p ↓")]
+    titles = [metric(name).column() for name in ("diffid_prob", "insertion_prob", "deletion_prob")]
+    columns = [result["table"]["headers"].index(title) for title in titles]
     triples = [tuple(row[c] for c in columns) for row in result["table"]["data"]]
     assert len(set(triples)) == len(triples)
     for diffid, insertion, deletion in triples:

@@ -37,14 +37,15 @@ def test_explain_command_writes_maps_attributions_and_summary(tmp_path, capsys) 
     with torch.no_grad():
         error = (autoencoder.decode(autoencoder.encode(image)).clamp(0, 1) - image).double().pow(2).mean()
     assert saved_summary["reconstruction_psnr_db"] == pytest.approx(10 * math.log10(1 / float(error)), abs=1e-3)
-    curve = summary["ma-gig"]["off_manifold"]  # 4 path points: all of them are kept as frames
-    assert curve["t"] == pytest.approx([0, 1 / 3, 2 / 3, 1]) and len(curve["values"]) == 4
+    curves = summary["ma-gig"]["scores"]["curves"]  # 4 path points: all of them are kept as frames
+    assert curves["frame_t"] == pytest.approx([0, 1 / 3, 2 / 3, 1]) and len(curves["off_manifold"]) == 4
     with np.load(tmp_path / "out" / "star_0_attributions.npz") as saved:
         assert saved["ig"].shape == (3, 64, 64)
         for method in ("ig", "ma-gig"):  # the saved maps are the ones the summary's residual belongs to
             gap = summary[method]["input_output"] - summary[method]["baseline_output"]
             residual = abs(saved[method].astype(np.float64).sum() - gap)
-            assert residual == pytest.approx(summary[method]["completeness_residual"], rel=1e-4, abs=1e-6)
+            stored = summary[method]["scores"]["values"]["completeness_residual"]
+            assert residual == pytest.approx(stored, rel=1e-4, abs=1e-6)
             # what the path collected between its 4 shown positions adds up to the saved map
             stretches = saved[f"{method}_contribution_frames"]
             assert stretches.shape == saved[f"{method}_gradient_frames"].shape == (4, 3, 64, 64)

@@ -307,7 +307,7 @@ def _finish(args, image_set: ImageSet, jobs: list[Job], ratios, written: int, se
     results = []
     for job in jobs:
         mine = [r for (image_id, h), r in records.items() if h == job.hash and image_id in wanted]
-        results.append(summarize_job(job, sorted(mine, key=lambda r: r["index"])))
+        results.append(summarize_job(job, sorted(mine, key=lambda r: r.index)))
     add_paired_differences(results, method_spec(args.reference_method).name)
     missing = len(wanted) * len(hashes) - sum(r["images"] for r in results)
     summary = {

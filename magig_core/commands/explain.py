@@ -87,7 +87,9 @@ def _explain_files(args: argparse.Namespace, methods: list[str], options: dict[s
     from magig_core.attribution import explain, method_spec
     from magig_core.explorer.examples import gallery, reference_bank
     from magig_core.images import ImageInputError, load_image, to_tensor
-    from magig_core.metrics import load_frame_distance, off_manifold_curve, reconstruction_psnr
+    from magig_core.metrics import load_frame_distance, reconstruction_psnr
+    from magig_core.metrics.scored_method import ScoredMethod
+    from magig_core.metrics.scores import score
     from magig_core.models import default_device, load_autoencoder, load_classifier
 
     device = torch.device(args.device) if args.device else default_device()
@@ -110,23 +112,22 @@ def _explain_files(args: argparse.Namespace, methods: list[str], options: dict[s
         image = to_tensor(loaded.image, size).to(device)
         targets = None if args.target is None else [args.target]
         psnr = float(reconstruction_psnr(autoencoder, image)[0]) if autoencoder is not None else None
-        results, off_manifold = {}, {}
+        results, scores = {}, {}
         for method in methods:
             spec = method_spec(method)
-            results[method] = explain(
+            explanation = explain(
                 image, classifier, method, autoencoder=autoencoder, targets=targets, objective=args.objective,
                 references=references, frames=args.frames if spec.has_frames else 0, substeps=args.substeps,
                 **options[method],
-            ).to("cpu")
-            if autoencoder is not None and results[method].frames is not None:
-                off_manifold[method] = off_manifold_curve(
-                    results[method].frames.float(), autoencoder, distance,
-                    frame_indices=results[method].frame_indices, num_points=results[method].num_path_points)
-            _print_summary(path, method, results[method], classifier.class_names, off_manifold.get(method))
+            )
+            (image_scores,) = score(explanation, classifier, image, distance=distance, autoencoder=autoencoder)
+            scores[method] = ScoredMethod(method, image_scores, explanation.timings["total"], explanation.config)
+            results[method] = explanation.to("cpu")
+            _print_summary(path, results[method], classifier.class_names, scores[method])
         if psnr is not None:
             print(f"{path.name:28s} {args.autoencoder} reconstruction PSNR {psnr:.1f} dB")
         stem = out_dir / path.stem
-        _save(stem, image[0].cpu(), results, classifier.class_names, psnr=psnr, off_manifold=off_manifold)
+        _save(stem, image[0].cpu(), results, classifier.class_names, psnr=psnr, scores=scores)
         np.savez_compressed(f"{stem}_attributions.npz", **_arrays(results))
         if args.animate:
             _animate(stem, image[0].cpu(), results, classifier.class_names, args)
@@ -152,13 +153,16 @@ def _example_paths(classifier: str) -> list[Path]:
     return [Path(example.path) for example in gallery() if example.classifier == classifier]
 
 
-def _print_summary(path: Path, method: str, result, class_names, off_manifold) -> None:
+def _print_summary(path: Path, result, class_names, scored) -> None:
+    method, scores = scored.method, scored.scores
     target = int(result.targets[0])
     name = class_names[target] if class_names else str(target)
-    manifold = f" off-manifold AUC={float(off_manifold.auc[0]):.3f}" if off_manifold is not None else ""
+    manifold = scores["off_manifold_auc"]
+    manifold = f" off_manifold_auc={manifold:.3f}" if manifold == manifold else ""
     print(
         f"{path.name:28s} {method:7s} class {name!r:18s} p={float(result.path_probs[0, -1]):.3f} "
-        f"residual={float(result.completeness_residual[0]):.2e}{manifold} {result.timings['total']:.2f}s"
+        f"diffid_top1={scores['diffid_top1']:+.3f} diffid_prob={scores['diffid_prob']:+.3f} "
+        f"completeness_residual={scores['completeness_residual']:.2e}{manifold} {scored.seconds:.2f}s"
     )
 
 
@@ -185,7 +189,7 @@ def _animate(stem: Path, image, results: dict, class_names, args: argparse.Names
         print(f"{stem.name}: note: {note}")
 
 
-def _save(stem: Path, image, results: dict, class_names, *, psnr: float | None, off_manifold: dict) -> None:
+def _save(stem: Path, image, results: dict, class_names, *, psnr: float | None, scores: dict) -> None:
     from magig_core import viz
     from magig_core.attribution import method_spec
 
@@ -195,16 +199,13 @@ def _save(stem: Path, image, results: dict, class_names, *, psnr: float | None, 
     figure.savefig(f"{stem}_maps.png")
     summary = {
         method: {
+            **scores[method].to_json(),
             "target": int(r.targets[0]),
             "class_name": class_names[int(r.targets[0])] if class_names else None,
             "input_output": float(r.input_output[0]),
             "baseline_output": float(r.baseline_output[0]),
-            "completeness_residual": float(r.completeness_residual[0]),
-            "path_residual": float(r.path_residual[0]),
             **_accumulation_fields(r),
-            **_curve_fields(off_manifold.get(method)),
             "timings": r.timings,
-            "config": r.config,
         }
         for method, r in results.items()
     }
@@ -218,11 +219,3 @@ def _accumulation_fields(result) -> dict:
         return {}
     return {"t50": float(result.t50[0]), "accumulation": result.accumulation[0].tolist(),
             "accumulation_mass": result.accumulation_mass[0].tolist()}
-
-
-def _curve_fields(curve) -> dict:
-    """The off-manifold curve of one method for the summary (empty for a method without frames)."""
-    if curve is None:
-        return {}
-    return {"off_manifold": {"distance": curve.name, "t": curve.t.tolist(), "values": curve.values[0].tolist(),
-                             "auc": float(curve.auc[0])}}

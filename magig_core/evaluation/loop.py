@@ -20,10 +20,10 @@ from magig_core.attribution import explain, method_spec
 from magig_core.data.datasets import ImageSet
 from magig_core.evaluation.distributed import ProcessGroup, shard
 from magig_core.evaluation.plan import Job
-from magig_core.evaluation.records import RecordWriter
-from magig_core.metrics.faithfulness import faithfulness
-from magig_core.metrics.path import completeness, confidence_curve
-from magig_core.metrics.perceptual import FrameDistance, distance_curve
+from magig_core.evaluation.records import ImageRecord, RecordWriter
+from magig_core.metrics.perceptual import FrameDistance
+from magig_core.metrics.scored_method import ScoredMethod
+from magig_core.metrics.scores import score
 
 
 @dataclass
@@ -72,7 +72,7 @@ def run_jobs(
                     continue
                 records = _evaluate_batch(image_set, indices, images, labels, job, job_index, models(job), settings,
                                           seed=settings.seed + b, references=references, distance=distance)
-                writer.write(r for r in records if r["image_id"] in missing)
+                writer.write(r for r in records if r.image_id in missing)
                 written += len(missing)
                 bar.update(len(missing))
     return written
@@ -96,7 +96,7 @@ def _evaluate_batch(
     seed: int,
     references: torch.Tensor | None,
     distance: FrameDistance | None,
-) -> list[dict[str, Any]]:
+) -> list[ImageRecord]:
     classifier, autoencoder = models
     want_frames = distance is not None and indices.start < settings.distance_images
     spec = method_spec(job.method)
@@ -109,45 +109,15 @@ def _evaluate_batch(
     )
     attribution_seconds = time.perf_counter() - started
     started = time.perf_counter()
-    faith = faithfulness(classifier, images, explanation.attributions, labels, ratios=settings.ratios,
-                         imputation=settings.imputation, batch_size=settings.metric_batch_size)
-    confidence = confidence_curve(explanation).auc
-    residual = completeness(explanation)
-    curve = None
-    if want_frames and explanation.frames is not None:
-        curve = distance_curve(explanation.frames, images, distance, frame_indices=explanation.frame_indices,
-                               num_points=explanation.num_path_points)
+    scores = score(explanation, classifier, images, ratios=settings.ratios, imputation=settings.imputation,
+                   batch_size=settings.metric_batch_size, distance=distance if want_frames else None,
+                   autoencoder=autoencoder if want_frames else None)
     metric_seconds = time.perf_counter() - started
     del explanation  # attributions are never kept: each image's outcome is final once scored
-
-    records = []
-    for row, i in enumerate(indices):
-        item = image_set.items[i]
-        record = {
-            "image_id": item.image_id,
-            "index": i,
-            "label": item.label,
-            "classifier": job.classifier,
-            "method": job.method,
-            "config_hash": job.hash,
-            "job_index": job_index,
-            "insertion": float(faith.image_insertion[row]),
-            "deletion": float(faith.image_deletion[row]),
-            "diffid": float(faith.image_diffid[row]),
-            "insertion_correct": faith.insertion_correct[row].int().tolist(),
-            "deletion_correct": faith.deletion_correct[row].int().tolist(),
-            "insertion_soft": faith.insertion_soft[row].tolist(),
-            "deletion_soft": faith.deletion_soft[row].tolist(),
-            "original_correct": bool(faith.original_correct[row]),
-            "original_prob": float(faith.original_prob[row]),
-            "completeness_residual": float(residual.absolute[row]),
-            "relative_completeness_residual": float(residual.relative[row]),
-            "confidence_auc": float(confidence[row]),
-            "seconds": attribution_seconds / len(indices),
-            "metric_seconds": metric_seconds / len(indices),
-        }
-        if curve is not None and i < settings.distance_images:
-            record.update(distance=curve.name, distance_auc=float(curve.auc[row]),
-                          distance_curve=curve.values[row].tolist())
-        records.append(record)
-    return records
+    return [
+        ImageRecord(image_id=image_set.items[i].image_id, index=i, label=image_set.items[i].label,
+                    classifier=job.classifier, config_hash=job.hash, job_index=job_index,
+                    result=ScoredMethod(job.method, scores[row], attribution_seconds / len(indices)),
+                    metric_seconds=metric_seconds / len(indices))
+        for row, i in enumerate(indices)
+    ]
