@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from magig_core import runtime
+from magig_core.commands.option_help import fraction_help, interpolation_help, steps_help
 from magig_core.explorer.examples import REAL_AUTOENCODER, REAL_CLASSIFIER
 
 
@@ -26,13 +27,9 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
                              f"(default {REAL_AUTOENCODER}, bundled)")
     parser.add_argument("--methods", default="ma-gig,gig",
                         help="comma-separated methods or aliases, or all (default ma-gig,gig)")
-    parser.add_argument("--steps", default=None,
-                        help="path points: N for every method with a path (IG2 keeps its 201 search steps), or "
-                             "method=N,... (default: the paper's)")
-    parser.add_argument("--fraction", default=None,
-                        help="guided selection fraction: F for GIG and MA-GIG, or gig=0.1,ma-gig=0.05 (the defaults)")
-    parser.add_argument("--interpolation", default=None,
-                        help="lerp or slerp for MA-GIG's partial moves, or method=VALUE (e.g. eig=slerp)")
+    parser.add_argument("--steps", default=None, help=steps_help())
+    parser.add_argument("--fraction", default=None, help=fraction_help())
+    parser.add_argument("--interpolation", default=None, help=interpolation_help())
     parser.add_argument("--objective", choices=("prob", "logit"), default="prob")
     parser.add_argument("--target", type=int, default=None, help="class index to explain (default: prediction)")
     parser.add_argument("--size", type=int, default=None,
