@@ -21,7 +21,8 @@ from __future__ import annotations
 import math
 import os
 import sys
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Iterator, Mapping, MutableMapping
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -152,6 +153,40 @@ def threads_for_work(pixels: int) -> ThreadPlan | None:
     plan = _configured.for_work(pixels)
     torch.set_num_threads(plan.threads)
     return plan
+
+
+_torch_threads_at_import: int | None = None  # torch's thread count when the library loaded (remember_torch_threads)
+
+
+def remember_torch_threads() -> None:
+    """Note torch's thread count as the library loads: a later change to it is the user's own choice."""
+    import torch
+
+    global _torch_threads_at_import
+    _torch_threads_at_import = torch.get_num_threads()
+
+
+@contextmanager
+def library_threads(pixels: int) -> Iterator[ThreadPlan | None]:
+    """The work-sized plan for one library call (``explain`` from a user's script), restored afterwards.
+
+    A notebook's plain ``explain()`` would otherwise keep torch's thread per core, and under the passive
+    policy a busy neighbour core makes those threads' wake-ups dominate small images. Left alone (yields
+    None) when an entry point configured threads (the app, the CLI: they fit their own plan) or when the
+    user changed torch's threads after importing the library.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    if _configured is not None or (_torch_threads_at_import is not None and before != _torch_threads_at_import):
+        yield None
+        return
+    plan = plan_threads().for_work(pixels)
+    torch.set_num_threads(plan.threads)
+    try:
+        yield plan
+    finally:
+        torch.set_num_threads(before)
 
 
 def _positive(value: str | int | None) -> int | None:

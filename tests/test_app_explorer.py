@@ -18,7 +18,7 @@ from magig_core.explorer.compute import prepare, run_methods
 from magig_core.explorer.estimate import PassSeconds, RunHistory, describe, estimate
 from magig_core.explorer.form import parse_target
 from magig_core.explorer.render import frames_at, method_maps, metrics_table
-from magig_core.explorer.report import build_report, write_downloads
+from magig_core.explorer.report import build_report, report_results, write_downloads
 from magig_core.explorer.result_cache import ResultCache, run_key
 from magig_core.explorer.settings import RunSettings, SettingsError, validate
 from magig_core.metrics import PixelRmseDistance
@@ -154,7 +154,7 @@ def test_runs_carry_the_manifold_diagnostics(run):
     assert run.context.reconstruction_psnr == pytest.approx(10 * math.log10(1 / mse), rel=1e-6)
     for result in run.results:
         if result.method == "gi":
-            assert result.off_manifold is None and math.isnan(result.metrics["off_manifold_auc"])
+            assert result.off_manifold is None and math.isnan(result.scores["off_manifold_auc"])
             continue
         direct = explain(image, run.classifier, result.method, autoencoder=autoencoder,
                          targets=[run.context.target], steps=8, frames=4)
@@ -163,7 +163,7 @@ def test_runs_carry_the_manifold_diagnostics(run):
             own = autoencoder.decode(autoencoder.encode(frames)).clamp(0, 1)
         expected = (own.double() - frames.double()).pow(2).flatten(1).mean(1).sqrt()
         np.testing.assert_allclose(result.off_manifold, expected.numpy(), rtol=1e-4, atol=1e-6)
-        assert result.metrics["off_manifold_auc"] > 0
+        assert result.scores["off_manifold_auc"] > 0
 
 
 def test_runner_matches_explain_called_directly(run):
@@ -175,15 +175,15 @@ def test_runner_matches_explain_called_directly(run):
                          steps=8, fraction=0.05 if result.method == "ma-gig" else None,
                          frames=0 if result.method == "gi" else 4)
         np.testing.assert_allclose(result.attributions, direct.attributions[0].numpy(), rtol=1e-5, atol=1e-7)
-        assert math.isclose(result.metrics["completeness_residual"], float(direct.completeness_residual[0]),
+        assert math.isclose(result.scores["completeness_residual"], float(direct.completeness_residual[0]),
                             rel_tol=1e-5, abs_tol=1e-8)
         if result.method == "gi":
-            assert math.isnan(result.metrics["confidence_auc"])  # no path, no area
+            assert math.isnan(result.scores["confidence_auc"])  # no path, no area
             continue
         probs = direct.path_probs[0].double().numpy()
         t = np.linspace(0, 1, len(probs))
         trapezoid = float(np.sum((probs[1:] + probs[:-1]) * np.diff(t)) / 2)
-        assert math.isclose(result.metrics["confidence_auc"], trapezoid, rel_tol=1e-9)
+        assert math.isclose(result.scores["confidence_auc"], trapezoid, rel_tol=1e-9)
         np.testing.assert_allclose(result.frame_t, direct.frame_indices.numpy() / (len(probs) - 1))
         np.testing.assert_allclose(result.frame_probs, direct.frame_probs[0].numpy(), rtol=1e-6)
 
@@ -200,7 +200,7 @@ def test_runner_reports_progress_and_frames(run):
     assert magig.frames.shape == (4, 16, 16, 3) and magig.frames.dtype == np.uint8
     assert magig.frame_t[0] == 0 and magig.frame_t[-1] == 1 and np.all(np.diff(magig.frame_t) > 0)
     assert magig.distances[-1] == pytest.approx(0.0, abs=1e-6)  # the last frame is the raw input
-    assert run.results[2].frames is None and math.isnan(run.results[2].metrics["distance_auc"])
+    assert run.results[2].frames is None and math.isnan(run.results[2].scores["distance_auc"])
 
 
 def test_render_uses_one_colour_scale_and_skips_pathless_methods(run):
@@ -219,7 +219,8 @@ def test_render_uses_one_colour_scale_and_skips_pathless_methods(run):
     assert f"t={nearest:.2f}" in frames[0][1]
     np.testing.assert_array_equal(frames[0][0], results[0].frames[results[0].frame_at(0.4)])
     headers, rows = metrics_table(context, results)
-    assert headers[1:4] == ["DiffID ↑", "Insertion p ↑", "Deletion p ↓"] and "Pixel RMSE AUC" in headers
+    assert headers[1:4] == ["DiffID top-1 ↑", "Insertion top-1 ↑", "Deletion top-1 ↓"]
+    assert "Pixel RMSE AUC ↓" in headers
     assert len(rows) == 3
 
 
@@ -244,7 +245,10 @@ def test_downloads_hold_the_attributions_and_a_json_report(run, tmp_path):
         ["report.json", "attributions.npz", "maps.png", "map_ma-gig.png", "map_gig.png", "map_gi.png"])
     saved = json.loads((tmp_path / "report.json").read_text())
     assert saved["target"]["index"] == context.target and saved["settings"]["steps"] == 8
-    assert saved["methods"]["gi"]["metrics"]["distance_auc"] is None  # NaN is written as null
+    assert saved["methods"]["gi"]["scores"]["values"]["distance_auc"] is None  # NaN is written as null
+    reopened = report_results(saved)["ma-gig"]
+    assert reopened.scores.values == pytest.approx(results[0].scores.values, nan_ok=True)
+    assert (reopened.method, reopened.seconds, reopened.config["steps"]) == ("ma-gig", results[0].seconds, 8)
     assert saved["path_distance"] == {"name": "pixel-rmse", "fallback_reason": "test"}
     assert saved["reconstruction_psnr_db"] == pytest.approx(context.reconstruction_psnr)
     curves = saved["methods"]["ma-gig"]["path_curves"]
@@ -261,6 +265,19 @@ def test_downloads_hold_the_attributions_and_a_json_report(run, tmp_path):
         assert "gi_gradient_frames" not in arrays
     assert curves["accumulation"][0] == 0 and curves["accumulation"][-1] == pytest.approx(1)
     assert len(curves["accumulation_mass"]) == 8 and "accumulation" not in saved["methods"]["gi"]["path_curves"]
+
+
+def test_a_report_from_before_the_metric_names_reads_its_probability_games_as_diffid_prob():
+    """Catches an old report's ``diffid`` (the mean-probability game) read as the paper's top-1 DiffID."""
+    old = {"target": {"index": 3}, "methods": {"ig": {"metrics": {
+        "diffid": 0.25, "insertion": 0.5, "deletion": 0.25, "completeness_residual": 0.01,
+        "completeness_relative": 0.02, "confidence_auc": None, "seconds": 1.5}}}}
+    result = report_results(json.loads(json.dumps(old)))["ig"]
+    scores = result.scores
+    assert result.seconds == 1.5 and scores.target == 3
+    assert (scores["diffid_prob"], scores["insertion_prob"], scores["deletion_prob"]) == (0.25, 0.5, 0.25)
+    assert scores["completeness_relative"] == 0.02 and math.isnan(scores["diffid_top1"])
+    assert math.isnan(scores["confidence_auc"])
 
 
 def test_cpu_estimates_use_the_model_zoo_hints_without_loading_models():

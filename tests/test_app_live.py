@@ -202,7 +202,7 @@ def test_the_app_starts_offline_with_empty_caches_and_explains_a_photograph_with
     empty = {name: str(tmp_path / name.lower()) for name in ("HF_HOME", "TORCH_HOME", "XDG_CACHE_HOME")}
     server = Server(tmp_path / "app.log", extra_env=empty | {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"})
     try:
-        photo = str(ROOT / "magig_core" / "assets" / "photos" / "chelsea_cat.jpg")
+        photo = str(ROOT / "assets" / "photos" / "chelsea_cat.jpg")
         values = server.client().predict(
             image=handle_file(photo), **(VALID | {"classifier": "cifar10-resnet56", "autoencoder": "taef2"}),
             methods=["ma-gig", "gig"], steps=8, api_name="/explain")

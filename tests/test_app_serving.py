@@ -198,12 +198,12 @@ def test_metrics_for_a_class_other_than_the_prediction_are_target_probabilities_
     for result in state.results:
         scores = faithfulness(classifier, image01, torch.from_numpy(result.attributions)[None], [3])
         assert float(scores.insertion_soft.mean()) == 1.0 == float(scores.deletion_soft.mean())  # saturated
-        metrics = result.metrics
-        assert metrics["insertion"] == pytest.approx(float(scores.insertion_prob.double().mean()), rel=1e-9)
-        assert metrics["deletion"] == pytest.approx(float(scores.deletion_prob.double().mean()), rel=1e-9)
-        assert metrics["diffid"] == pytest.approx(metrics["insertion"] - metrics["deletion"], abs=1e-12)
-        assert 0 < metrics["deletion"] < 1 and 0 < metrics["insertion"] < 1
-        triples.append((metrics["diffid"], metrics["insertion"], metrics["deletion"]))
+        metrics = result.scores
+        assert metrics["insertion_prob"] == pytest.approx(float(scores.insertion_prob.double().mean()), rel=1e-9)
+        assert metrics["deletion_prob"] == pytest.approx(float(scores.deletion_prob.double().mean()), rel=1e-9)
+        assert metrics["diffid_prob"] == pytest.approx(metrics["insertion_prob"] - metrics["deletion_prob"], abs=1e-12)
+        assert 0 < metrics["deletion_prob"] < 1 and 0 < metrics["insertion_prob"] < 1
+        triples.append((metrics["diffid_prob"], metrics["insertion_prob"], metrics["deletion_prob"]))
     assert len(set(triples)) == len(triples)  # every method gets its own numbers
 
 

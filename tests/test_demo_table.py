@@ -6,10 +6,12 @@ import torch
 
 from magig_core.attribution.api import explain
 from magig_core.commands import demo_table
-from magig_core.demo.table import MethodRow, markdown_table
+from magig_core.demo.table import markdown_table
 from magig_core.demo.world import generate
 from magig_core.metrics.faithfulness import faithfulness
 from magig_core.metrics.localization import energy_in_mask, pointing_game
+from magig_core.metrics.scored_method import ScoredMethod
+from magig_core.metrics.scores import Scores
 from magig_core.models.demo_shapes import load_demo_classifier
 
 
@@ -38,7 +40,7 @@ def test_small_table_has_one_row_per_method_and_the_chance_level(tmp_path):
     demo_table.build_parser(parser)
     out = tmp_path / "table.md"
     args = parser.parse_args(
-        ["--images", "6", "--steps", "4", "--methods", "ig", "agi", "--threads", "1", "--out", str(out)]
+        ["--images", "6", "--steps", "4", "--methods", "ig,agi", "--threads", "1", "--out", str(out)]
     )
     assert demo_table.run(args) == 0
     lines = out.read_text().splitlines()
@@ -51,11 +53,19 @@ def test_small_table_has_one_row_per_method_and_the_chance_level(tmp_path):
     assert rows["AGI"].split("|")[7].strip() == "–"  # AGI sums many paths: no single baseline to complete
 
 
+def _scores(energy: float, pointing: float, diffid: float, insertion: float, deletion: float,
+            relative: float) -> Scores:
+    values = {"energy_in_mask": energy, "pointing_game": pointing, "diffid_top1": diffid, "insertion_top1": insertion,
+              "deletion_top1": deletion, "completeness_relative": relative}
+    return Scores(target=0, values=values)
+
+
 def test_best_value_per_column_is_bold_and_lower_deletion_wins():
+    """Catches a column whose best is taken the wrong way (deletion: lower wins) or a NaN residual printed."""
     samples = generate(6, seed=2)
     rows = [
-        MethodRow("ig", 0.5, 0.5, 0.2, 0.6, 0.3, 0.01, 1.0),
-        MethodRow("gig", 0.4, 0.6, 0.1, 0.5, 0.2, float("nan"), 2.0),
+        [ScoredMethod("ig", _scores(0.5, 0.5, 0.2, 0.6, 0.3, 0.01), 1.0)],
+        [ScoredMethod("gig", _scores(0.4, 0.6, 0.1, 0.5, 0.2, float("nan")), 2.0)],
     ]
     lines = markdown_table(rows, samples, "header").splitlines()
     ig, gig = lines[4], lines[5]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -69,15 +70,15 @@ def test_evaluate_writes_every_output_and_resumes(demo_weights: Path, tmp_path: 
     assert summary["versions"]["torch"] == torch.__version__ and summary["missing_records"] == 0
 
     for result in summary["results"]:
-        mine = [r for r in records if r["method"] == result["method"]]
+        mine = [r["scores"] for r in records if r["method"] == result["method"]]
         assert result["images"] == 4
-        assert result["diffid"] == pytest.approx(sum(r["diffid"] for r in mine) / 4)
-        assert result["insertion"] - result["deletion"] == pytest.approx(result["diffid"])
-        assert result["deletion_curve"] == pytest.approx(
-            [sum(r["deletion_correct"][k] for r in mine) / 4 for k in range(9)])
+        assert result["diffid_top1"] == pytest.approx(sum(r["values"]["diffid_top1"] for r in mine) / 4)
+        assert result["insertion_top1"] - result["deletion_top1"] == pytest.approx(result["diffid_top1"])
+        assert result["deletion_top1_curve"] == pytest.approx(
+            [sum(r["curves"]["deletion_top1"][k] for r in mine) / 4 for k in range(9)])
     path_records = [r for r in records if r["method"] in ("ig", "ma-gig")]
-    assert all(("distance_auc" in r) == (r["index"] < 2) for r in path_records)
-    assert {r["distance"] for r in path_records if "distance" in r} == {"pixel-rmse"}  # no LPIPS weights here
+    assert all((r["scores"]["values"]["distance_auc"] is not None) == (r["index"] < 2) for r in path_records)
+    assert {r["scores"]["distance"] for r in path_records if r["index"] < 2} == {"pixel-rmse"}  # no LPIPS here
 
     # The per-image outcome in a record is what the metric gives for that image's attribution.
     classifier = load_classifier("demo-shapes", weights=demo_weights, device="cpu")
@@ -86,15 +87,17 @@ def test_evaluate_writes_every_output_and_resumes(demo_weights: Path, tmp_path: 
     expl = explain(images, classifier, "ig", targets=labels, steps=6)
     direct = faithfulness(classifier, images, expl.attributions, labels)
     ig = sorted((r for r in records if r["method"] == "ig" and r["index"] < 2), key=lambda r: r["index"])
-    assert [r["insertion_correct"] for r in ig] == direct.insertion_correct.int().tolist()
-    np.testing.assert_allclose([r["deletion_soft"] for r in ig], direct.deletion_soft.numpy(), atol=1e-5)
-    assert [r["confidence_auc"] for r in ig] == pytest.approx(
+    assert [r["scores"]["curves"]["insertion_top1"] for r in ig] == direct.insertion_correct.int().tolist()
+    np.testing.assert_allclose([r["scores"]["curves"]["deletion_soft"] for r in ig], direct.deletion_soft.numpy(),
+                               atol=1e-5)
+    assert [r["scores"]["values"]["confidence_auc"] for r in ig] == pytest.approx(
         torch.trapezoid(expl.path_probs.double(), dx=1 / 5, dim=1).tolist(), abs=1e-6)
 
     csv_lines = (out / "summary.csv").read_text().splitlines()
-    assert csv_lines[0].startswith("classifier,method,images,diffid") and len(csv_lines) == 4
+    assert csv_lines[0].startswith("classifier,method,images,diffid_top1,insertion_top1") and len(csv_lines) == 4
     table = (out / "table.md").read_text()
-    assert "| Method | demo-shapes DiffID ↑ | demo-shapes Ins ↑ | demo-shapes Del ↓ |" in table
+    assert ("| Method | demo-shapes DiffID top-1 ↑ | demo-shapes Insertion top-1 ↑ | demo-shapes Deletion top-1 ↓ |"
+            in table)
     paper_layout = table.split("| Method | Classifier")[0]  # then the mean ± s.e. and paired-difference table
     assert [line.split("|")[1].strip() for line in paper_layout.splitlines() if line.startswith("| ")][1:] == [
         "GI", "IG", "MA-GIG"]
@@ -107,11 +110,42 @@ def test_evaluate_writes_every_output_and_resumes(demo_weights: Path, tmp_path: 
     assert {p.name: p.read_text() for p in (out / "records").iterdir()} == before
     assert _comparable(again) == _comparable(summary)
 
+    # A run whose records were written before the metrics were renamed resumes: nothing is recomputed and the
+    # summary reads the same numbers under the new names.
+    for path in (out / "records").iterdir():
+        lines = path.read_text().splitlines()
+        path.write_text("".join(json.dumps(_old_format(json.loads(line))) + "\n" for line in lines))
+    assert main(_args(demo_weights, out, "--path-distance-images", "2", "--batch-size", "2")) == 0
+    old = json.loads((out / "summary.json").read_text())
+    assert old["records_written_this_run"] == 0
+    keep = ("images", "diffid_top1", "insertion_top1", "deletion_top1", "completeness_residual",
+            "completeness_relative", "confidence_auc", "distance_auc", "insertion_soft", "original_accuracy")
+    for mine, theirs in zip(old["results"], summary["results"], strict=True):
+        assert {k: mine[k] for k in keep} == pytest.approx({k: theirs[k] for k in keep})
+        assert mine["deletion_top1_curve"] == theirs["deletion_top1_curve"]
+
     # A changed setting is a new configuration: fresh records next to the old ones.
     assert main(_args(demo_weights, out, "--methods", "ig", "--steps", "5")) == 0
     changed = json.loads((out / "summary.json").read_text())
     assert changed["records_written_this_run"] == 4 and changed["results"][0]["config"]["steps"] == 5
     capsys.readouterr()
+
+
+def _old_format(record: dict) -> dict:
+    """The record as evaluate wrote it before the metrics had one name each: flat keys, top-1 games unnamed."""
+    values, curves = record["scores"]["values"], record["scores"]["curves"]
+    old = {k: record[k] for k in ("image_id", "index", "label", "classifier", "method", "config_hash", "job_index",
+                                  "seconds", "metric_seconds")}
+    old.update(insertion=values["insertion_top1"], deletion=values["deletion_top1"], diffid=values["diffid_top1"],
+               insertion_correct=curves["insertion_top1"], deletion_correct=curves["deletion_top1"],
+               insertion_soft=curves["insertion_soft"], deletion_soft=curves["deletion_soft"],
+               original_correct=record["scores"]["original_correct"], original_prob=record["scores"]["original_prob"],
+               completeness_residual=values["completeness_residual"],
+               relative_completeness_residual=values["completeness_relative"], confidence_auc=values["confidence_auc"])
+    if values["distance_auc"] is not None:
+        old.update(distance=record["scores"]["distance"], distance_auc=values["distance_auc"],
+                   distance_curve=curves["distance"])
+    return old
 
 
 @pytest.mark.parametrize(
@@ -156,3 +190,16 @@ def test_two_processes_give_the_one_process_summary(demo_weights: Path, tmp_path
     assert _comparable(merged) == _comparable(json.loads((one / "summary.json").read_text()))
     strip = lambda rs: [{k: v for k, v in r.items() if "seconds" not in k} for r in rs]  # noqa: E731
     assert strip(_records(two)) == strip(_records(one))
+
+
+def test_evaluate_reports_stability_as_a_metric(demo_weights: Path, tmp_path: Path) -> None:
+    """--stability 2 makes stability_iou a column of evaluate's summary (a mean of per-image overlaps in
+    [0, 1]) and a new configuration; without it the column is empty (NaN). Catches the option not
+    reaching the jobs' explain() calls or not reaching the records."""
+    out = tmp_path / "stable"
+    assert main(_args(demo_weights, out, "--methods", "ig", "--limit", "2", "--stability", "2")) == 0
+    [row] = json.loads((out / "summary.json").read_text())["results"]
+    assert 0 <= row["stability_iou"] <= 1 and row["config"]["stability"] == 2
+    assert main(_args(demo_weights, tmp_path / "plain", "--methods", "ig", "--limit", "2")) == 0
+    [plain] = json.loads((tmp_path / "plain" / "summary.json").read_text())["results"]
+    assert plain["stability_iou"] is None or math.isnan(plain["stability_iou"])

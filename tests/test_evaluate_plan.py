@@ -56,14 +56,14 @@ def test_jobs_follow_the_paper_row_order_and_hash_their_settings() -> None:
 
 def test_markdown_table_layout() -> None:
     rows = [
-        {"classifier": c, "method": m, "diffid": d, "insertion": i, "deletion": i - d, "images": 500}
+        {"classifier": c, "method": m, "diffid_top1": d, "insertion_top1": i, "deletion_top1": i - d, "images": 500}
         for c, m, d, i in [("resnet18", "gig", 0.25, 0.33), ("resnet18", "ma-gig", 0.27, 0.34),
                            ("vgg16", "gig", 0.28, 0.34), ("vgg16", "ma-gig", 0.33, 0.38)]
     ]
     table = markdown_table(rows, [0.1, 0.5], "imagenet").strip().splitlines()
     assert table[0] == "**imagenet**"
-    assert table[2] == ("| Method | resnet18 DiffID ↑ | resnet18 Ins ↑ | resnet18 Del ↓ | vgg16 DiffID ↑ | "
-                        "vgg16 Ins ↑ | vgg16 Del ↓ |")
+    assert table[2] == ("| Method | resnet18 DiffID top-1 ↑ | resnet18 Insertion top-1 ↑ | resnet18 Deletion top-1 ↓ | "
+                        "vgg16 DiffID top-1 ↑ | vgg16 Insertion top-1 ↑ | vgg16 Deletion top-1 ↓ |")
     assert table[4] == "| GIG | 0.2500 | 0.3300 | 0.0800 | 0.2800 | 0.3400 | 0.0600 |"
     assert table[5] == "| MA-GIG | **0.2700** | 0.3400 | 0.0700 | **0.3300** | 0.3800 | 0.0500 |"
     assert "500 images" in table[-1] and "0.1, 0.5" in table[-1]
@@ -72,17 +72,18 @@ def test_markdown_table_layout() -> None:
 def test_paired_differences_and_standard_errors_against_numpy() -> None:
     """Pairing is by image: a table that subtracted the two means' errors, or unpaired images, would differ."""
     diffids = {"gig": [0.1, 0.3, 0.5, -0.2], "ma-gig": [0.2, 0.3, 0.8, 0.1]}
-    results = [{"classifier": "c", "method": m, "images": 4, "diffid": float(np.mean(v)),
-                "diffid_se": float(np.std(v, ddof=1) / 2), "image_diffid": dict(zip("dcba", v, strict=True))}
+    results = [{"classifier": "c", "method": m, "images": 4, "diffid_top1": float(np.mean(v)),
+                "diffid_top1_se": float(np.std(v, ddof=1) / 2), "image_diffid_top1": dict(zip("dcba", v, strict=True))}
                for m, v in diffids.items()]
-    results[1]["image_diffid"] = dict(zip("dcba", diffids["ma-gig"], strict=True))
+    results[1]["image_diffid_top1"] = dict(zip("dcba", diffids["ma-gig"], strict=True))
     add_paired_differences(results, "ma-gig")
     differences = np.subtract(diffids["gig"], diffids["ma-gig"])
-    assert results[0]["paired_diffid"] == pytest.approx(differences.mean())
-    assert results[0]["paired_diffid_se"] == pytest.approx(differences.std(ddof=1) / np.sqrt(4))
-    assert "paired_diffid" not in results[1]
+    assert results[0]["paired_diffid_top1"] == pytest.approx(differences.mean())
+    assert results[0]["paired_diffid_top1_se"] == pytest.approx(differences.std(ddof=1) / np.sqrt(4))
+    assert "paired_diffid_top1" not in results[1]
     lines = uncertainty_table(results).splitlines()
-    assert lines[0] == "| Method | Classifier | images | DiffID ± s.e. | paired Δ DiffID vs MA-GIG ± s.e. |"
+    assert lines[0] == ("| Method | Classifier | images | DiffID top-1 ± s.e. | "
+                        "paired Δ DiffID top-1 vs MA-GIG ± s.e. |")
     se = differences.std(ddof=1) / 2
     assert lines[2] == (f"| GIG | c | 4 | {np.mean(diffids['gig']):.4f} ± {np.std(diffids['gig'], ddof=1) / 2:.4f} | "
                         f"{differences.mean():+.4f} ± {se:.4f} |")

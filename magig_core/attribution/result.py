@@ -72,6 +72,9 @@ class Explanation:
     contribution_frames: torch.Tensor | None = None  # [B,F,3,H,W] g ⊙ Δx summed since the previous frame
     timings: dict[str, float] = field(default_factory=dict)  # seconds per phase
     config: dict[str, Any] = field(default_factory=dict)  # every hyperparameter actually used
+    stability: torch.Tensor | None = None  # [B] mean pairwise top-10 % IoU of K perturbed runs (stability=K)
+    stability_rank: torch.Tensor | None = None  # [B] their mean pairwise Spearman correlation
+    agreement: torch.Tensor | None = None  # [B,H,W] share of the K runs with the pixel in their top 10 %
 
     @property
     def num_path_points(self) -> int:

@@ -75,6 +75,12 @@ def check_nonnegative_int(value: int, name: str) -> int:
     return value
 
 
+def check_positive_int(value: int, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ArgumentError(f"{name} must be a positive integer; got {value!r}")
+    return value
+
+
 def check_positive(value: float, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
         raise ArgumentError(f"{name} must be a positive number; got {value!r}")

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from magig_core import runtime
+from magig_core.commands.option_help import fraction_help, interpolation_help, steps_help
 from magig_core.explorer.examples import REAL_AUTOENCODER, REAL_CLASSIFIER
 
 
@@ -26,13 +27,9 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
                              f"(default {REAL_AUTOENCODER}, bundled)")
     parser.add_argument("--methods", default="ma-gig,gig",
                         help="comma-separated methods or aliases, or all (default ma-gig,gig)")
-    parser.add_argument("--steps", default=None,
-                        help="path points: N for every method with a path (IG2 keeps its 201 search steps), or "
-                             "method=N,... (default: the paper's)")
-    parser.add_argument("--fraction", default=None,
-                        help="guided selection fraction: F for GIG and MA-GIG, or gig=0.1,ma-gig=0.05 (the defaults)")
-    parser.add_argument("--interpolation", default=None,
-                        help="lerp or slerp for MA-GIG's partial moves, or method=VALUE (e.g. eig=slerp)")
+    parser.add_argument("--steps", default=None, help=steps_help())
+    parser.add_argument("--fraction", default=None, help=fraction_help())
+    parser.add_argument("--interpolation", default=None, help=interpolation_help())
     parser.add_argument("--objective", choices=("prob", "logit"), default="prob")
     parser.add_argument("--target", type=int, default=None, help="class index to explain (default: prediction)")
     parser.add_argument("--size", type=int, default=None,
@@ -41,6 +38,11 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
                         help="path images kept per method for the path diagnostics (default 16)")
     parser.add_argument("--substeps", type=int, default=1,
                         help="gradients per path segment (default 1, the paper's rule; more lowers the residual)")
+    parser.add_argument("--stability", type=int, default=0,
+                        help="K >= 2: re-run each method K times under small perturbations (path points N, N-1, "
+                             "...) and report stability_iou / stability_rank and an agreement map (default off)")
+    parser.add_argument("--average", type=int, default=1,
+                        help="K: each map is the mean of K perturbed runs (default 1, a single run)")
     parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
     parser.add_argument("--out", default="runs/explain", help="output folder (default runs/explain)")
     talk = parser.add_argument_group("slides (--animate)")
@@ -71,6 +73,9 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as err:
         print(f"explain: error: --animate: {err}", file=sys.stderr)
         return 2
+    if args.stability == 1 or args.stability < 0 or args.average < 1:
+        print("explain: error: --stability is 0 (off) or at least 2 runs; --average at least 1", file=sys.stderr)
+        return 2
     try:
         methods = parse_methods(args.methods)
         options = {method: {} for method in methods}
@@ -86,11 +91,14 @@ def run(args: argparse.Namespace) -> int:
 def _explain_files(args: argparse.Namespace, methods: list[str], options: dict[str, dict]) -> int:
     import numpy as np
     import torch
+    from tqdm import tqdm
 
     from magig_core.attribution import explain, method_spec
     from magig_core.explorer.examples import gallery, reference_bank
     from magig_core.images import ImageInputError, load_image, to_tensor
-    from magig_core.metrics import load_frame_distance, off_manifold_curve, reconstruction_psnr
+    from magig_core.metrics import load_frame_distance, reconstruction_psnr
+    from magig_core.metrics.scored_method import ScoredMethod
+    from magig_core.metrics.scores import score
     from magig_core.models import default_device, load_autoencoder, load_classifier
 
     device = torch.device(args.device) if args.device else default_device()
@@ -104,45 +112,53 @@ def _explain_files(args: argparse.Namespace, methods: list[str], options: dict[s
     paths = [Path(p) for p in args.images] or _example_paths(args.classifier)
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
+    bar = tqdm(total=len(paths) * len(methods), desc="explain", unit="map", disable=None, dynamic_ncols=True)
     for path in paths:
         try:
             loaded = load_image(path)
         except ImageInputError as error:
-            print(f"skipping {path}: {error}")
+            tqdm.write(f"skipping {path}: {error}")
+            bar.update(len(methods))
             continue
         image = to_tensor(loaded.image, size).to(device)
         targets = None if args.target is None else [args.target]
         psnr = float(reconstruction_psnr(autoencoder, image)[0]) if autoencoder is not None else None
-        results, off_manifold = {}, {}
+        results, scores = {}, {}
         for method in methods:
             spec = method_spec(method)
-            results[method] = explain(
+
+            def step(done: int, total: int, where: str = f"{path.name} {method}") -> None:
+                bar.set_postfix_str(f"{where} step {done}/{total}", refresh=False)
+
+            explanation = explain(
                 image, classifier, method, autoencoder=autoencoder, targets=targets, objective=args.objective,
                 references=references, frames=args.frames if spec.has_frames else 0, substeps=args.substeps,
-                **options[method],
-            ).to("cpu")
-            if autoencoder is not None and results[method].frames is not None:
-                off_manifold[method] = off_manifold_curve(
-                    results[method].frames.float(), autoencoder, distance,
-                    frame_indices=results[method].frame_indices, num_points=results[method].num_path_points)
-            _print_summary(path, method, results[method], classifier.class_names, off_manifold.get(method))
+                stability=args.stability, average=args.average, callback=step, **options[method],
+            )
+            (image_scores,) = score(explanation, classifier, image, distance=distance, autoencoder=autoencoder)
+            scores[method] = ScoredMethod(method, image_scores, explanation.timings["total"], explanation.config)
+            results[method] = explanation.to("cpu")
+            _print_summary(path, results[method], classifier.class_names, scores[method])
+            bar.update()
         if psnr is not None:
-            print(f"{path.name:28s} {args.autoencoder} reconstruction PSNR {psnr:.1f} dB")
+            tqdm.write(f"{path.name:28s} {args.autoencoder} reconstruction PSNR {psnr:.1f} dB")
         stem = out_dir / path.stem
-        _save(stem, image[0].cpu(), results, classifier.class_names, psnr=psnr, off_manifold=off_manifold)
+        _save(stem, image[0].cpu(), results, classifier.class_names, psnr=psnr, scores=scores)
         np.savez_compressed(f"{stem}_attributions.npz", **_arrays(results))
         if args.animate:
-            _animate(stem, image[0].cpu(), results, classifier.class_names, args)
+            _animate(stem, image[0].cpu(), results, scores, classifier.class_names, args)
+    bar.close()
     print(f"results written to {out_dir}/")
     return 0
 
 
 def _arrays(results: dict) -> dict:
-    """Each method's map under its name; with a path, its gradient and contribution frames and accumulation."""
+    """Each method's map under its name; with a path, its gradient and contribution frames and accumulation;
+    with --stability, its agreement map."""
     arrays = {}
     for method, result in results.items():
         arrays[method] = result.attributions[0].numpy()
-        for name in ("gradient_frames", "contribution_frames", "accumulation", "accumulation_mass"):
+        for name in ("gradient_frames", "contribution_frames", "accumulation", "accumulation_mass", "agreement"):
             value = getattr(result, name)
             if value is not None:
                 arrays[f"{method}_{name}"] = value[0].numpy()
@@ -155,40 +171,49 @@ def _example_paths(classifier: str) -> list[Path]:
     return [Path(example.path) for example in gallery() if example.classifier == classifier]
 
 
-def _print_summary(path: Path, method: str, result, class_names, off_manifold) -> None:
+def _print_summary(path: Path, result, class_names, scored) -> None:
+    from tqdm import tqdm
+
+    method, scores = scored.method, scored.scores
     target = int(result.targets[0])
     name = class_names[target] if class_names else str(target)
-    manifold = f" off-manifold AUC={float(off_manifold.auc[0]):.3f}" if off_manifold is not None else ""
-    print(
+    manifold = scores["off_manifold_auc"]
+    manifold = f" off_manifold_auc={manifold:.3f}" if manifold == manifold else ""
+    stable = scores["stability_iou"]
+    manifold += f" stability_iou={stable:.2f}" if stable == stable else ""
+    tqdm.write(
         f"{path.name:28s} {method:7s} class {name!r:18s} p={float(result.path_probs[0, -1]):.3f} "
-        f"residual={float(result.completeness_residual[0]):.2e}{manifold} {result.timings['total']:.2f}s"
+        f"diffid_top1={scores['diffid_top1']:+.3f} diffid_prob={scores['diffid_prob']:+.3f} "
+        f"completeness_residual={scores['completeness_residual']:.2e}{manifold} {scored.seconds:.2f}s"
     )
 
 
-def _animate(stem: Path, image, results: dict, class_names, args: argparse.Namespace) -> None:
+def _animate(stem: Path, image, results: dict, scores: dict, class_names, args: argparse.Namespace) -> None:
     import time
+
+    from tqdm import tqdm
 
     from magig_core.animation import explanation_panel
     from magig_core.attribution import method_spec
     from magig_core.attribution.registry import method_color
-    from magig_core.talk import TalkMethod, TalkOptions, write_talk_files
+    from magig_core.talk import TalkMethod, TalkOptions, slide_caption, write_talk_files
     from magig_core.viz import saliency, to_uint8
 
     start = time.perf_counter()
-    methods = [TalkMethod(method_spec(m).label, method_color(m), saliency(r.attributions[0]), explanation_panel(m, r))
-               for m, r in results.items()]
+    methods = [TalkMethod(method_spec(m).label, method_color(m), saliency(r.attributions[0]), explanation_panel(m, r),
+                          slide_caption(scores[m].scores)) for m, r in results.items()]
     target = int(next(iter(results.values())).targets[0])
     options = TalkOptions(size=args.animate_size, seconds=args.animate_seconds, video=f".{args.video}",
                           scale=args.slide_scale.replace("-", " "))
     paths, notes = write_talk_files(stem, to_uint8(image), methods, options=options,
                                     target_name=class_names[target] if class_names else f"class {target}")
     written = ", ".join(f"{p.name} ({p.stat().st_size / 1e6:.2f} MB)" for p in paths)
-    print(f"{stem.name}: {written} in {time.perf_counter() - start:.1f} s")
+    tqdm.write(f"{stem.name}: {written} in {time.perf_counter() - start:.1f} s")
     for note in notes:
-        print(f"{stem.name}: note: {note}")
+        tqdm.write(f"{stem.name}: note: {note}")
 
 
-def _save(stem: Path, image, results: dict, class_names, *, psnr: float | None, off_manifold: dict) -> None:
+def _save(stem: Path, image, results: dict, class_names, *, psnr: float | None, scores: dict) -> None:
     from magig_core import viz
     from magig_core.attribution import method_spec
 
@@ -198,16 +223,13 @@ def _save(stem: Path, image, results: dict, class_names, *, psnr: float | None, 
     figure.savefig(f"{stem}_maps.png")
     summary = {
         method: {
+            **scores[method].to_json(),
             "target": int(r.targets[0]),
             "class_name": class_names[int(r.targets[0])] if class_names else None,
             "input_output": float(r.input_output[0]),
             "baseline_output": float(r.baseline_output[0]),
-            "completeness_residual": float(r.completeness_residual[0]),
-            "path_residual": float(r.path_residual[0]),
             **_accumulation_fields(r),
-            **_curve_fields(off_manifold.get(method)),
             "timings": r.timings,
-            "config": r.config,
         }
         for method, r in results.items()
     }
@@ -221,11 +243,3 @@ def _accumulation_fields(result) -> dict:
         return {}
     return {"t50": float(result.t50[0]), "accumulation": result.accumulation[0].tolist(),
             "accumulation_mass": result.accumulation_mass[0].tolist()}
-
-
-def _curve_fields(curve) -> dict:
-    """The off-manifold curve of one method for the summary (empty for a method without frames)."""
-    if curve is None:
-        return {}
-    return {"off_manifold": {"distance": curve.name, "t": curve.t.tolist(), "values": curve.values[0].tolist(),
-                             "auc": float(curve.auc[0])}}

@@ -7,6 +7,7 @@ processes: a run split over ranks gives the same records as one process.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,10 +21,11 @@ from magig_core.attribution import explain, method_spec
 from magig_core.data.datasets import ImageSet
 from magig_core.evaluation.distributed import ProcessGroup, shard
 from magig_core.evaluation.plan import Job
-from magig_core.evaluation.records import RecordWriter
-from magig_core.metrics.faithfulness import faithfulness
-from magig_core.metrics.path import completeness, confidence_curve
-from magig_core.metrics.perceptual import FrameDistance, distance_curve
+from magig_core.evaluation.records import ImageRecord, RecordWriter
+from magig_core.metrics.emprt import emprt
+from magig_core.metrics.perceptual import FrameDistance
+from magig_core.metrics.scored_method import ScoredMethod
+from magig_core.metrics.scores import Scores, score
 
 
 @dataclass
@@ -36,6 +38,7 @@ class EvaluationSettings:
     seed: int
     distance_images: int  # path-distance curves for the first N images of the order (0 = none)
     progress: bool
+    metrics: tuple[str, ...] = ()  # metrics computed on request only (``emprt``)
 
 
 def _batches(num_images: int, batch_size: int) -> list[range]:
@@ -72,7 +75,7 @@ def run_jobs(
                     continue
                 records = _evaluate_batch(image_set, indices, images, labels, job, job_index, models(job), settings,
                                           seed=settings.seed + b, references=references, distance=distance)
-                writer.write(r for r in records if r["image_id"] in missing)
+                writer.write(r for r in records if r.image_id in missing)
                 written += len(missing)
                 bar.update(len(missing))
     return written
@@ -96,7 +99,7 @@ def _evaluate_batch(
     seed: int,
     references: torch.Tensor | None,
     distance: FrameDistance | None,
-) -> list[dict[str, Any]]:
+) -> list[ImageRecord]:
     classifier, autoencoder = models
     want_frames = distance is not None and indices.start < settings.distance_images
     spec = method_spec(job.method)
@@ -109,45 +112,27 @@ def _evaluate_batch(
     )
     attribution_seconds = time.perf_counter() - started
     started = time.perf_counter()
-    faith = faithfulness(classifier, images, explanation.attributions, labels, ratios=settings.ratios,
-                         imputation=settings.imputation, batch_size=settings.metric_batch_size)
-    confidence = confidence_curve(explanation).auc
-    residual = completeness(explanation)
-    curve = None
-    if want_frames and explanation.frames is not None:
-        curve = distance_curve(explanation.frames, images, distance, frame_indices=explanation.frame_indices,
-                               num_points=explanation.num_path_points)
+    scores = score(explanation, classifier, images, ratios=settings.ratios, imputation=settings.imputation,
+                   batch_size=settings.metric_batch_size, distance=distance if want_frames else None,
+                   autoencoder=autoencoder if want_frames else None)
+    if "emprt" in settings.metrics:
+        def rerun(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+            return explain(inputs, model, job.method, autoencoder=autoencoder, targets=targets,
+                           objective=settings.objective, seed=seed, references=references,
+                           **job.explain_kwargs).attributions
+
+        values = emprt(rerun, classifier, images, labels, explanation.attributions)
+        scores = [_with_value(s, "emprt", float(v)) for s, v in zip(scores, values, strict=True)]
     metric_seconds = time.perf_counter() - started
     del explanation  # attributions are never kept: each image's outcome is final once scored
+    return [
+        ImageRecord(image_id=image_set.items[i].image_id, index=i, label=image_set.items[i].label,
+                    classifier=job.classifier, config_hash=job.hash, job_index=job_index,
+                    result=ScoredMethod(job.method, scores[row], attribution_seconds / len(indices)),
+                    metric_seconds=metric_seconds / len(indices))
+        for row, i in enumerate(indices)
+    ]
 
-    records = []
-    for row, i in enumerate(indices):
-        item = image_set.items[i]
-        record = {
-            "image_id": item.image_id,
-            "index": i,
-            "label": item.label,
-            "classifier": job.classifier,
-            "method": job.method,
-            "config_hash": job.hash,
-            "job_index": job_index,
-            "insertion": float(faith.image_insertion[row]),
-            "deletion": float(faith.image_deletion[row]),
-            "diffid": float(faith.image_diffid[row]),
-            "insertion_correct": faith.insertion_correct[row].int().tolist(),
-            "deletion_correct": faith.deletion_correct[row].int().tolist(),
-            "insertion_soft": faith.insertion_soft[row].tolist(),
-            "deletion_soft": faith.deletion_soft[row].tolist(),
-            "original_correct": bool(faith.original_correct[row]),
-            "original_prob": float(faith.original_prob[row]),
-            "completeness_residual": float(residual.absolute[row]),
-            "relative_completeness_residual": float(residual.relative[row]),
-            "confidence_auc": float(confidence[row]),
-            "seconds": attribution_seconds / len(indices),
-            "metric_seconds": metric_seconds / len(indices),
-        }
-        if curve is not None and i < settings.distance_images:
-            record.update(distance=curve.name, distance_auc=float(curve.auc[row]),
-                          distance_curve=curve.values[row].tolist())
-        records.append(record)
-    return records
+
+def _with_value(scores: Scores, name: str, value: float) -> Scores:
+    return dataclasses.replace(scores, values={**scores.values, name: value})

@@ -21,16 +21,10 @@ from magig_core.attribution import explain, method_spec
 from magig_core.attribution.result import Explanation
 from magig_core.explorer.cancel import RunCancelled
 from magig_core.explorer.settings import RunSettings
-from magig_core.metrics import (
-    completeness,
-    confidence_curve,
-    distance_curve,
-    faithfulness,
-    off_manifold_curve,
-    path_positions,
-    reconstruction_psnr,
-)
+from magig_core.metrics import confidence_curve, reconstruction_psnr
 from magig_core.metrics.perceptual import FrameDistance
+from magig_core.metrics.scored_method import ScoredMethod
+from magig_core.metrics.scores import Scores, frame_positions, score
 from magig_core.viz import to_uint8
 
 TOP_K = 5
@@ -59,28 +53,47 @@ class RunContext:
 
 @dataclass
 class MethodResult:
-    """One method's attributions and diagnostics, all numpy on the CPU."""
+    """The app's view of one method: its ``ScoredMethod`` (what the table, report and CLI share) plus the
+    pictures and curves the viewer draws, all numpy on the CPU."""
 
-    method: str
+    scored: ScoredMethod
     attributions: np.ndarray  # float32 [3,H,W], per element of the normalized input
     path_t: np.ndarray  # [N] normalized path positions
     path_probs: np.ndarray  # [N] target probability along the path
     frames: np.ndarray | None  # uint8 [F,H,W,3] path images (clamped for display)
     frame_t: np.ndarray | None  # [F]
     frame_probs: np.ndarray | None  # [F]
-    distances: np.ndarray | None  # [F] distance of each frame to the input
-    off_manifold: np.ndarray | None  # [F] distance of each frame to its own autoencoder reconstruction
-    metrics: dict[str, float]
-    seconds: float
-    config: dict
     gradient_frames: np.ndarray | None = None  # float32 [F,3,H,W] objective's input gradient at each frame
     contribution_frames: np.ndarray | None = None  # float32 [F,3,H,W] g ⊙ Δx collected since the previous frame
     accumulation: np.ndarray | None = None  # [N] signed share of ΣA collected up to each path point
     accumulation_mass: np.ndarray | None = None  # [N] share of the absolute contribution mass collected
 
     @property
+    def distances(self) -> np.ndarray | None:
+        """[F] distance of each frame to the input."""
+        return _curve(self.scores, "distance")
+
+    @property
+    def off_manifold(self) -> np.ndarray | None:
+        """[F] distance of each frame to its own autoencoder reconstruction."""
+        return _curve(self.scores, "off_manifold")
+
+    @property
+    def method(self) -> str:
+        return self.scored.method
+
+    @property
+    def scores(self) -> Scores:
+        """Every metric of ``metrics.METRICS`` and the path distances at the frames."""
+        return self.scored.scores
+
+    @property
+    def seconds(self) -> float:
+        return self.scored.seconds
+
+    @property
     def label(self) -> str:
-        return method_spec(self.method).label
+        return self.scored.label
 
     def frame_at(self, t: float) -> int | None:
         """Index of the frame nearest to path position t, or None for a method without a path."""
@@ -188,52 +201,29 @@ def run_method(
         **settings.options_for(method),
     )
     seconds = time.perf_counter() - start
-    scores = faithfulness(classifier, image01, result.attributions.float(), result.targets)
-    frames01 = result.frames
-    has_frames = frames01 is not None and frames01.shape[1] > 0
-    where = {"frame_indices": result.frame_indices, "num_points": result.num_path_points}
-    distances = distance_curve(frames01.float(), image01, distance, **where) if has_frames else None
-    off_manifold = (off_manifold_curve(frames01.float(), autoencoder, distance, **where)
-                    if has_frames and autoencoder is not None else None)
-    return _method_result(method, result, scores, distances, off_manifold, seconds)
+    (scores,) = score(result, classifier, image01, distance=distance, autoencoder=autoencoder)
+    return _method_result(method, result, scores, seconds)
 
 
-def _method_result(method, result: Explanation, scores, distances, off_manifold, seconds: float) -> MethodResult:
-    """Numbers for the table; path-only ones (AUCs along the path) are NaN for a method without a path."""
+def _method_result(method: str, result: Explanation, scores: Scores, seconds: float) -> MethodResult:
+    """Numpy copies of what the viewer draws; the numbers are the scoring step's."""
     confidence = confidence_curve(result)
-    pathless = not method_spec(method).has_path
-    residual = completeness(result)
-    insertion = float(scores.insertion_prob[0].double().mean())
-    deletion = float(scores.deletion_prob[0].double().mean())
-    metrics = {
-        "diffid": insertion - deletion,
-        "insertion": insertion,
-        "deletion": deletion,
-        "completeness_residual": float(residual.absolute[0]),
-        "completeness_relative": float(residual.relative[0]),
-        "path_residual": float(result.path_residual[0]),
-        "confidence_auc": float("nan") if pathless else float(confidence.auc[0]),
-        "distance_auc": float(distances.auc[0]) if distances is not None else float("nan"),
-        "off_manifold_auc": float(off_manifold.auc[0]) if off_manifold is not None else float("nan"),
-        "seconds": seconds,
-    }
     has_frames = result.frames is not None and result.frames.shape[1] > 0
-    frame_t = path_positions(result.num_path_points, result.frame_indices).numpy() if has_frames else None
     return MethodResult(
-        method=method,
+        scored=ScoredMethod(method, scores, seconds, dict(result.config)),
         attributions=result.attributions[0].detach().float().cpu().numpy(),
         path_t=confidence.t.numpy(),
         path_probs=confidence.values[0].numpy(),
         frames=np.stack([to_uint8(f) for f in result.frames[0]]) if has_frames else None,
-        frame_t=frame_t,
+        frame_t=frame_t.numpy() if (frame_t := frame_positions(result)) is not None else None,
         frame_probs=result.frame_probs[0].detach().double().cpu().numpy() if has_frames else None,
-        distances=distances.values[0].numpy() if distances is not None else None,
-        off_manifold=off_manifold.values[0].numpy() if off_manifold is not None else None,
-        metrics=metrics,
-        seconds=seconds,
-        config=dict(result.config),
         **path_record_arrays(result),
     )
+
+
+def _curve(scores: Scores, name: str) -> np.ndarray | None:
+    values = scores.curves.get(name)
+    return None if values is None else np.asarray(values, dtype=np.float64)
 
 
 def path_record_arrays(result: Explanation) -> dict[str, np.ndarray | None]:

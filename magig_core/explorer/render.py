@@ -12,25 +12,17 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from magig_core.explorer.compute import MethodResult, RunContext
+from magig_core.metrics.definitions import METRICS
 from magig_core.viz import Curve, heatmap, maps_figure, overlay, path_figure, robust_max, saliency
 
 MAP_STYLES = ("heatmap", "overlay")
 MAP_SCALES = ("per method", "shared")  # per method: each map to its own 99.5th percentile
 Captioned = tuple[np.ndarray, str]
 
-METRIC_COLUMNS: tuple[tuple[str, str], ...] = (
-    ("diffid", "DiffID ↑"),
-    ("insertion", "Insertion p ↑"),
-    ("deletion", "Deletion p ↓"),
-    ("completeness_residual", "Completeness residual"),
-    ("confidence_auc", "Confidence AUC"),
-    ("distance_auc", "{distance} AUC"),
-    ("off_manifold_auc", "Off-manifold AUC"),
-    ("seconds", "Seconds"),
-)
-METRICS_CAPTION = ("Metrics per method. Insertion p / Deletion p: mean probability of the explained class when "
-                   "only the most important 10–90 % of the input is kept / removed (rest set to the mean); "
-                   "DiffID = Insertion − Deletion.")
+METRICS_CAPTION = ("Metrics per method for the explained class on this image. Top-1: does the classifier still "
+                   "pick the class when only the most important 10–90 % of the input is kept (Insertion) / "
+                   "removed (Deletion), the rest set to the mean, as in the paper's tables; p: the class's "
+                   "mean probability in the same games. DiffID = Insertion − Deletion.")
 SIGNIFICANT_DIGITS = 4  # small probabilities (a class that is not the prediction) keep their differences
 
 
@@ -49,7 +41,7 @@ def method_maps(context: RunContext, results: Sequence[MethodResult], *, style: 
     for result, vmax in zip(results, map_scales(results, scale), strict=True):
         sal = saliency(result.attributions)
         image = overlay(context.image, sal, vmax) if style == "overlay" else heatmap(sal, vmax)
-        residual = result.metrics["completeness_residual"]
+        residual = result.scores["completeness_residual"]
         pictures.append((image, f"{result.label} · {result.seconds:.1f} s · residual {residual:.3g}"))
     return pictures
 
@@ -73,7 +65,7 @@ def path_methods(results: Sequence[MethodResult]) -> list[MethodResult]:
 
 
 def confidence_figure(context: RunContext, results: Sequence[MethodResult], marker: float | None = None) -> Figure:
-    curves = [Curve(r.method, r.label, r.path_t, r.path_probs, r.metrics["confidence_auc"])
+    curves = [Curve(r.method, r.label, r.path_t, r.path_probs, r.scores["confidence_auc"])
               for r in results if len(r.path_t) > 1]  # AGI has probabilities along its path but no frames
     return path_figure(curves, title=f"Confidence in '{context.target_name}' along the path",
                        ylabel=f"p({context.target_name})", ylim=(0, 1.02), marker=marker)
@@ -85,7 +77,7 @@ def distance_label(context: RunContext) -> str:
 
 def distance_figure(context: RunContext, results: Sequence[MethodResult], marker: float | None = None) -> Figure:
     label = distance_label(context)
-    curves = [Curve(r.method, r.label, r.frame_t, r.distances, r.metrics["distance_auc"])
+    curves = [Curve(r.method, r.label, r.frame_t, r.distances, r.scores["distance_auc"])
               for r in path_methods(results) if r.distances is not None]
     note = f"LPIPS unavailable: {context.distance_note}." if context.distance_note else None
     return path_figure(curves, title=f"{label} distance to the input", ylabel=f"{label} to input",
@@ -95,7 +87,7 @@ def distance_figure(context: RunContext, results: Sequence[MethodResult], marker
 def manifold_figure(context: RunContext, results: Sequence[MethodResult], marker: float | None = None) -> Figure:
     """Each path image's distance to its own autoencoder reconstruction: how far off the image manifold it is."""
     label = distance_label(context)
-    curves = [Curve(r.method, r.label, r.frame_t, r.off_manifold, r.metrics["off_manifold_auc"])
+    curves = [Curve(r.method, r.label, r.frame_t, r.off_manifold, r.scores["off_manifold_auc"])
               for r in path_methods(results) if r.off_manifold is not None]
     psnr = context.reconstruction_psnr
     note = (f"The autoencoder reconstructs the input at {psnr:.1f} dB PSNR: distances near the input's own "
@@ -106,8 +98,8 @@ def manifold_figure(context: RunContext, results: Sequence[MethodResult], marker
 
 def metrics_table(context: RunContext, results: Sequence[MethodResult]) -> tuple[list[str], list[list]]:
     """Headers and one row per method; faithfulness scores are target-class probabilities on this image."""
-    headers = ["Method"] + [title.format(distance=distance_label(context)) for _, title in METRIC_COLUMNS]
-    rows = [[r.label] + [_rounded(r.metrics[key]) for key, _ in METRIC_COLUMNS] for r in results]
+    headers = ["Method"] + [m.column(distance_label(context)) for m in METRICS] + ["Seconds"]
+    rows = [[r.label] + [_rounded(r.scores[m.name]) for m in METRICS] + [_rounded(r.seconds)] for r in results]
     return headers, rows
 
 

@@ -22,7 +22,13 @@ from magig_core.explorer.compute import MethodResult, RunContext
 from magig_core.explorer.render import export_figure
 from magig_core.explorer.settings import RunSettings
 from magig_core.explorer.share import input_digest
+from magig_core.metrics.definitions import METRIC_NAMES, METRICS
+from magig_core.metrics.scored_method import ScoredMethod
+from magig_core.metrics.scores import Scores
 from magig_core.viz import heatmap, robust_max, saliency
+
+REPORT_VERSION = 2  # 2: per method a ``ScoredMethod`` record (plus its path curves); 1: a flat ``metrics`` dict
+_OLD_REPORT_KEYS = {"diffid": "diffid_prob", "insertion": "insertion_prob", "deletion": "deletion_prob"}
 
 
 def build_report(settings: RunSettings, context: RunContext, results: Sequence[MethodResult], *,
@@ -37,20 +43,33 @@ def build_report(settings: RunSettings, context: RunContext, results: Sequence[M
         "predictions": [asdict(p) for p in context.predictions],
         "path_distance": {"name": context.distance_name, "fallback_reason": context.distance_note},
         "reconstruction_psnr_db": _json_number(context.reconstruction_psnr),
-        "faithfulness_note": ("insertion/deletion: mean probability of the target class on this image when only "
-                              "the most important 10-90 % of the input is kept / removed (the rest set to the "
-                              "mean); diffid = insertion - deletion."),
+        "report_version": REPORT_VERSION,
+        "metric_definitions": {m.name: m.definition for m in METRICS},
         "image_notes": list(image_notes),
         "methods": {
-            r.method: {
-                "metrics": {k: _json_number(v) for k, v in r.metrics.items()},
-                "path_curves": _path_curves(r),
-                "config": _jsonable(r.config),
-            }
+            r.method: {**_jsonable(r.scored.to_json()), "path_curves": _path_curves(r)}
             for r in results
         },
         "versions": _versions(),
     }
+
+
+def report_results(report: dict[str, Any]) -> dict[str, ScoredMethod]:
+    """Each method's scored result from a report, also from reports written before the metrics had one name
+    each: those kept a flat ``metrics`` dict whose ``diffid``/``insertion``/``deletion`` were the probability
+    games (now ``diffid_prob`` …)."""
+    found = {}
+    for method, entry in report["methods"].items():
+        if "scores" in entry:
+            found[method] = ScoredMethod.from_json({**entry, "method": method})
+            continue
+        old = entry["metrics"]
+        values = {_OLD_REPORT_KEYS.get(k, k): v for k, v in old.items() if _OLD_REPORT_KEYS.get(k, k) in METRIC_NAMES}
+        scores = Scores.from_json({"target": report["target"]["index"], "values": values})
+        seconds = old.get("seconds")
+        found[method] = ScoredMethod(method, scores, math.nan if seconds is None else float(seconds),
+                                     dict(entry.get("config") or {}))
+    return found
 
 
 def write_downloads(report: dict[str, Any], context: RunContext, results: Sequence[MethodResult],

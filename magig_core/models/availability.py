@@ -59,7 +59,7 @@ def _bundled_status(files: list[Path]) -> str | None:
         return None
     return (
         f"the bundled weights are missing ({', '.join(missing)}); reinstall MA-GIG Explorer, or in a git "
-        "checkout restore them with `git checkout -- magig_core/assets`"
+        "checkout restore them with `git checkout -- assets`"
     )
 
 

@@ -26,6 +26,7 @@ from magig_core import runtime
 from magig_core.perf.sections import Report, SectionResult, Table
 
 DEFAULT = "OpenMP default"
+PACKAGE = "package defaults"  # a plain explain() from a script: no thread count or policy set by anyone
 WORKER = ("import sys, runpy\n"
           "if sys.argv[1] == 'default':\n"
           "    import torch  # noqa: F401 - loads OpenMP before magig_core can ask for the passive policy\n"
@@ -35,7 +36,7 @@ BURNER = "while True:\n    pass\n"
 
 @dataclass(frozen=True)
 class Scenario:
-    threads: int  # per run
+    threads: int  # per run; 0 under PACKAGE: whatever explain() picks itself
     policy: str  # DEFAULT or an OMP_WAIT_POLICY value
     neighbour: bool  # one core kept busy by another process
     runs: int = 1  # runs started at once
@@ -43,16 +44,20 @@ class Scenario:
     @property
     def label(self) -> str:
         load = "busy neighbour" if self.neighbour else "idle"
+        if self.policy == PACKAGE:
+            return f"plain explain(), {PACKAGE}, {load}"
         return f"{self.runs} run(s) × {self.threads} thread(s), {self.policy}, {load}"
 
 
 def scenarios(cores: int) -> list[Scenario]:
-    """Threads 1 and all cores × both policies × idle/busy, then two concurrent runs three ways."""
+    """Threads 1 and all cores × both policies × idle/busy, a plain explain() idle/busy, then two
+    concurrent runs three ways."""
     thread_counts = sorted({1, cores})
     single = [Scenario(t, p, n) for n in (False, True) for p in (DEFAULT, runtime.PASSIVE) for t in thread_counts]
+    plain = [Scenario(0, PACKAGE, False), Scenario(0, PACKAGE, True)]
     concurrent = [Scenario(cores, DEFAULT, False, 2), Scenario(cores, runtime.PASSIVE, False, 2),
                   Scenario(max(1, cores // 2), runtime.PASSIVE, False, 2)]
-    return single + concurrent
+    return single + plain + concurrent
 
 
 def run_contention_suite(out_dir: Path, *, size: int | None = None, steps: int | None = None,
@@ -63,7 +68,7 @@ def run_contention_suite(out_dir: Path, *, size: int | None = None, steps: int |
     cores = runtime.available_cores()
     settings = {"models": "TAEF2 + CIFAR-10 ResNet-56", "size": size, "steps": steps, "repeats": repeats,
                 "cores": cores, "timeout_s": timeout}
-    report = Report("contention", torch.device("cpu"), out_dir, settings)
+    report = Report("contention", torch.device("cpu"), out_dir, settings, sections=1)
     report.run("runs", "MA-GIG wall time under contention",
                lambda: _measure(chosen or scenarios(cores), size, steps, repeats, timeout, cores))
     return report
@@ -83,7 +88,8 @@ def _measure(chosen: list[Scenario], size: int, steps: int, repeats: int, timeou
         measured[scenario] = None if None in times else statistics.median(times)
     for scenario, seconds in measured.items():
         idle = measured.get(Scenario(scenario.threads, scenario.policy, False, scenario.runs))
-        shipped = scenario.policy == runtime.PASSIVE and scenario.threads == shipped_threads(scenario.runs)
+        shipped = scenario.policy == PACKAGE or (scenario.policy == runtime.PASSIVE
+                                                 and scenario.threads == shipped_threads(scenario.runs))
         table.rows.append([scenario.label, seconds if seconds is not None else f"> {timeout:.0f} (timed out)",
                            seconds / idle if seconds is not None and idle else None,
                            "shipped" if shipped else ""])
@@ -95,8 +101,9 @@ def _measure(chosen: list[Scenario], size: int, steps: int, repeats: int, timeou
 
 def _run_scenario(scenario: Scenario, size: int, steps: int, timeout: float) -> float | None:
     """Seconds of the slowest of ``scenario.runs`` workers started together, or None past the timeout."""
-    env = {key: value for key, value in os.environ.items() if key not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS")}
-    if scenario.policy != DEFAULT:
+    unset = ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", runtime.THREADS_ENV, runtime.RUNS_ENV)
+    env = {key: value for key, value in os.environ.items() if key not in unset}
+    if scenario.policy not in (DEFAULT, PACKAGE):
         env["OMP_WAIT_POLICY"] = scenario.policy
     mode = "default" if scenario.policy == DEFAULT else "set"
     command = [sys.executable, "-c", WORKER, mode, str(scenario.threads), str(size), str(steps)]
@@ -128,11 +135,13 @@ def _busy_core() -> Iterator[None]:
 
 
 def _worker(threads: int, size: int, steps: int) -> None:
-    """Time one MA-GIG run (after a short warm-up) and print its seconds as JSON."""
+    """Time one MA-GIG run (after a short warm-up) and print its seconds as JSON; threads 0 leaves the
+    thread count to explain() itself."""
     from magig_core.attribution import explain
     from magig_core.perf.networks import bundled_images, bundled_pair
 
-    torch.set_num_threads(threads)
+    if threads:
+        torch.set_num_threads(threads)
     classifier, autoencoder = bundled_pair(torch.device("cpu"))
     image = bundled_images(1, size)
     explain(image, classifier, "ma-gig", autoencoder=autoencoder, steps=3)
