@@ -58,9 +58,12 @@ from magig_core.explorer.render import (
     MAP_SCALES,
     MAP_STYLES,
     METRICS_CAPTION,
+    accumulation_figure,
     confidence_figure,
     distance_figure,
     frames_at,
+    live_accumulation_figure,
+    live_pictures,
     manifold_figure,
     method_maps,
     metrics_table,
@@ -198,7 +201,7 @@ def _gpu_duration(image, settings: RunSettings, should_stop: StopPoll, expected_
 @gpu(duration=_gpu_duration)
 def _compute(image: str, settings: RunSettings, should_stop: StopPoll, expected_seconds: float,
              progress: gr.Progress) -> Iterator[RunState]:
-    yield from EXPLORER.run(image, settings, should_stop=should_stop,
+    yield from EXPLORER.run(image, settings, should_stop=should_stop, live=True,
                             on_progress=lambda done, text: progress(done, desc=text))
 
 
@@ -226,7 +229,8 @@ def _slider(state: RunState, position: float) -> dict:
 def _cleared(state: RunState | None) -> dict:
     """Outputs of a run that has not produced results yet (or of no run at all)."""
     return {UI.maps: [], UI.frames: [], UI.position: gr.Slider(value=0.5, interactive=False),
-            UI.confidence_plot: None, UI.distance_plot: None, UI.manifold_plot: None, UI.table: None,
+            UI.confidence_plot: None, UI.distance_plot: None, UI.manifold_plot: None, UI.accumulation_plot: None,
+            UI.table: None,
             UI.downloads: None,
             UI.status: _status(state) if state else "", UI.state: state,
             **({UI.predictions: _label(state)} if state else {})}
@@ -242,12 +246,21 @@ def _views(state: RunState, style: str, scale: str, position: float, *, download
         UI.confidence_plot: confidence_figure(state.context, state.results, marker=position),
         UI.distance_plot: distance_figure(state.context, state.results, marker=position),
         UI.manifold_plot: manifold_figure(state.context, state.results, marker=position),
+        UI.accumulation_plot: accumulation_figure(state.context, state.results, marker=position),
         UI.table: pd.DataFrame(rows, columns=headers),
         UI.downloads: _downloads(state) if downloads else None,
         UI.status: _status(state),
         UI.predictions: _label(state),
         UI.state: state,
     }
+
+
+def _live_views(state: RunState, style: str, scale: str) -> dict:
+    """While a method walks its path: its map so far next to the finished ones, its current path image and
+    the sum it has collected along the way."""
+    maps, frames = live_pictures(state.context, state.results, state.live, style=style, scale=scale)
+    return {UI.maps: maps, UI.frames: frames, UI.accumulation_plot: live_accumulation_figure(state.live),
+            UI.status: _status(state)}
 
 
 def _downloads(state: RunState) -> list[str]:
@@ -280,7 +293,9 @@ def explain(image, form: Form, style, scale, request: gr.Request,
         for state in states:
             if state.complete and not state.from_cache:
                 EXPLORER.remember(image, state)
-            if not state.results:  # set up: clear the previous run's outputs, show the predictions
+            if state.live is not None:  # a method's map forming while its path is walked
+                yield _live_views(state, style, scale)
+            elif not state.results:  # set up: clear the previous run's outputs, show the predictions
                 for note in state.notes:
                     gr.Warning(note, duration=12)
                 yield _cleared(state)
@@ -311,7 +326,8 @@ def scrub(position: float, state: RunState | None):
     return {UI.frames: frames_at(state.context, state.results, position),
             UI.confidence_plot: confidence_figure(state.context, state.results, marker=position),
             UI.distance_plot: distance_figure(state.context, state.results, marker=position),
-            UI.manifold_plot: manifold_figure(state.context, state.results, marker=position)}
+            UI.manifold_plot: manifold_figure(state.context, state.results, marker=position),
+            UI.accumulation_plot: accumulation_figure(state.context, state.results, marker=position)}
 
 
 @friendly
@@ -666,13 +682,15 @@ def _build_ui() -> gr.Blocks:
                                        elem_id="distance-plot")
             UI.manifold_plot = gr.Plot(label="Distance of each path image to its own reconstruction",
                                        show_label=False, elem_id="manifold-plot")
+            UI.accumulation_plot = gr.Plot(label="Share of the map collected along the path", show_label=False,
+                                           elem_id="accumulation-plot")
         UI.table = gr.Dataframe(label=METRICS_CAPTION, interactive=False, elem_id="metrics")
         UI.downloads = gr.File(label="Downloads: attributions (npz), maps (PNG), report (JSON)",
                                file_count="multiple", interactive=False, elem_id="downloads")
         UI.state = gr.State(None, time_to_live=3600)
 
         run_inputs = [UI.image, *_form_inputs(), UI.style, UI.scale]
-        plots = [UI.confidence_plot, UI.distance_plot, UI.manifold_plot]
+        plots = [UI.confidence_plot, UI.distance_plot, UI.manifold_plot, UI.accumulation_plot]
         run_outputs = [UI.maps, UI.frames, UI.position, *plots, UI.table, UI.downloads, UI.status, UI.predictions,
                        UI.state]
         for control in (UI.methods, UI.steps, UI.fraction):  # checked by the explorer, with clear messages

@@ -79,8 +79,8 @@ def path_figure(curves: Sequence[Curve], *, title: str, ylabel: str, ylim: tuple
     figure = Figure(figsize=(7.2, 4.2), dpi=110, layout="constrained")
     axes = figure.add_subplot()
     for curve in curves:
-        axes.plot(curve.t, curve.values, lw=2.6, color=method_color(curve.method),
-                  label=f"{curve.label}  (AUC {curve.auc:.3f})")
+        area = "" if np.isnan(curve.auc) else f"  (AUC {curve.auc:.3f})"
+        axes.plot(curve.t, curve.values, lw=2.6, color=method_color(curve.method), label=f"{curve.label}{area}")
     if marker is not None:
         axes.axvline(marker, color="black", lw=1.4, ls="--", alpha=0.7)
     axes.set_xlim(0, 1)

@@ -253,6 +253,40 @@ def test_the_stage_steps_each_path_method_s_gradients_with_its_path_images(run):
         np.testing.assert_array_equal(np.stack(pictures), expected)
 
 
+def test_live_runs_stream_each_map_forming_and_end_exactly_at_the_final_map(run):
+    """A live run yields each path method's running map at every shown position before its result; the last
+    one IS the final map, and the results equal those of a run without streaming. Catches a stream that ends
+    a segment early, maps taken from another method, and a worker thread whose failure is lost."""
+    from magig_core.explorer.live import LiveMap
+
+    items = list(run_methods(run.image, run.classifier, run.autoencoder, run.settings, run.context,
+                             PixelRmseDistance(), live=True))
+    results = [item for item in items if not isinstance(item, LiveMap)]
+    assert [r.method for r in results] == ["ma-gig", "gig", "gi"]
+    for result, plain in zip(results, run.results, strict=True):
+        np.testing.assert_array_equal(result.attributions, plain.attributions)
+        index = items.index(result)
+        streamed = [item for item in items[:index] if isinstance(item, LiveMap) and item.method == result.method]
+        if result.method == "gi":
+            assert streamed == []
+            continue
+        assert [m.done for m in streamed] == [1, 3, 6, 8]  # the 4 shown positions of 8 points
+        np.testing.assert_array_equal(streamed[-1].partial, result.attributions)
+        assert not np.array_equal(streamed[1].partial, streamed[-1].partial)
+        assert streamed[-1].collected[-1] == pytest.approx(float(result.attributions.astype(np.float64).sum()),
+                                                           rel=1e-4, abs=1e-7)
+
+    polls: list[int] = []
+
+    def stop_inside_the_walk() -> bool:
+        polls.append(1)
+        return len(polls) > 3
+
+    with pytest.raises(RunCancelled, match="MA-GIG"):  # raised in the worker thread, re-raised to the consumer
+        list(run_methods(run.image, run.classifier, run.autoencoder, run.settings, run.context,
+                         PixelRmseDistance(), live=True, should_stop=stop_inside_the_walk))
+
+
 def test_cancel_stops_inside_a_method(run):
     calls = {"n": 0}
 

@@ -57,12 +57,22 @@ def test_example_run_maps_plots_and_scrubbing(page):
     expect(page.locator("#estimate")).to_contain_text("Estimated run time", timeout=60_000)
     page.locator("#examples .thumbnail-item").first.click()
     expect(page.locator("#predictions")).to_contain_text("%", timeout=60_000)
+    page.evaluate("""() => {  // every distinct maps panel showing a map still forming, as the page draws it
+        window.liveMaps = new Set();
+        new MutationObserver(() => {
+            const text = document.querySelector('#maps')?.innerText || '';
+            if (text.includes('so far')) window.liveMaps.add(text);
+        }).observe(document.body, {subtree: true, childList: true, characterData: true});
+    }""")
     page.locator("#run-btn").click()
 
     maps = page.locator("#maps")
     expect(maps.get_by_label("Thumbnail 2 of 2")).to_be_visible(timeout=120_000)
     expect(maps).to_contain_text("MA-GIG")
     expect(maps).to_contain_text("GIG ·")
+    assert page.evaluate("window.liveMaps.size") >= 3  # the map changed while the path was walked
+    expect(maps).not_to_contain_text("so far", timeout=60_000)  # the final maps replace the forming one
+    expect(page.locator("#accumulation-plot img")).to_be_visible(timeout=60_000)
     expect(page.locator("#confidence-plot img")).to_be_visible(timeout=60_000)
     expect(page.locator("#distance-plot img")).to_be_visible(timeout=60_000)
     expect(page.locator("#metrics")).to_contain_text("DiffID")
@@ -246,6 +256,7 @@ def test_a_shared_link_reopens_the_settings_and_the_example(projector):
     expect(reopened.locator("#status")).to_contain_text("(class 3,")
     reopened.locator("#stage-open").click()
     expect(reopened.locator("#stage .stage-map img")).to_have_count(3, timeout=30_000)
-    expect(reopened.locator("#stage .stage-frame:not([hidden]) img")).to_have_count(2, timeout=30_000)
+    expect(reopened.locator("#stage .stage-frame:not([hidden]) img")).to_have_count(4, timeout=30_000)  # 2 path
+    expect(reopened.locator("#stage .stage-gradient .stage-frame:not([hidden]) img")).to_have_count(2)  # + gradients
     reopened.screenshot(path=str(ARTIFACTS / "talk_stage_from_link_1280x720.png"))
     reopened.close()

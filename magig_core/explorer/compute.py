@@ -18,8 +18,10 @@ import torch
 from torch import nn
 
 from magig_core.attribution import explain, method_spec
+from magig_core.attribution.path_record import WatchFn
 from magig_core.attribution.result import Explanation
 from magig_core.explorer.cancel import RunCancelled
+from magig_core.explorer.live import LiveMap, stream
 from magig_core.explorer.settings import RunSettings
 from magig_core.metrics import confidence_curve, reconstruction_psnr
 from magig_core.metrics.perceptual import FrameDistance
@@ -151,8 +153,12 @@ def run_methods(
     references: torch.Tensor | None = None,
     should_stop: Callable[[], bool] = lambda: False,
     on_progress: Callable[[float, str], None] | None = None,
-) -> Iterator[MethodResult]:
-    """Yield one ``MethodResult`` per method in ``settings.methods`` order; raise ``RunCancelled`` on stop."""
+    live: bool = False,
+) -> Iterator[MethodResult | LiveMap]:
+    """Yield one ``MethodResult`` per method in ``settings.methods`` order; raise ``RunCancelled`` on stop.
+
+    With ``live``, each method's running map (``LiveMap``) comes before its result at every shown path position.
+    """
     count = len(settings.methods)
     for position, method in enumerate(settings.methods):
         label = method_spec(method).label
@@ -167,8 +173,14 @@ def run_methods(
             raise RunCancelled(f"Cancelled before {label}.")
         if on_progress is not None:
             on_progress(position / count, f"{label}: starting")
-        yield run_method(method, image01, classifier, autoencoder, settings, context, distance,
-                         references=references, callback=callback)
+        def one(watch: WatchFn | None, method: str = method, callback=callback) -> MethodResult:
+            return run_method(method, image01, classifier, autoencoder, settings, context, distance,
+                              references=references, callback=callback, watch=watch)
+
+        if live:
+            yield from stream(method, one)
+        else:
+            yield one(None)
 
 
 def run_method(
@@ -182,6 +194,7 @@ def run_method(
     *,
     references: torch.Tensor | None = None,
     callback: Callable[[int, int], None] | None = None,
+    watch: WatchFn | None = None,
 ) -> MethodResult:
     """Explain with one method and score it: faithfulness for the target class, completeness, path curves."""
     device = next(classifier.parameters()).device
@@ -198,6 +211,7 @@ def run_method(
         precision=settings.precision,
         seed=settings.seed,
         callback=callback,
+        watch=watch,
         **settings.options_for(method),
     )
     seconds = time.perf_counter() - start

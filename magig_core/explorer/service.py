@@ -36,6 +36,7 @@ from magig_core.explorer.estimate import (
 )
 from magig_core.explorer.examples import Example, gallery, reference_bank
 from magig_core.explorer.image_cache import DecodedImages
+from magig_core.explorer.live import LiveMap
 from magig_core.explorer.result_cache import ResultCache, run_key
 from magig_core.explorer.settings import RunSettings, validate
 from magig_core.explorer.slots import RunSlots
@@ -61,6 +62,7 @@ class RunState:
     notes: list[str] = field(default_factory=list)  # conversions and fallbacks the user should know about
     complete: bool = False
     from_cache: bool = False
+    live: LiveMap | None = None  # the running method's map while its path is walked (``run(live=True)``)
 
 
 class Explorer:
@@ -209,8 +211,10 @@ class Explorer:
         *,
         should_stop: StopPoll = never,
         on_progress: Callable[[float, str], None] | None = None,
+        live: bool = False,
     ) -> Iterator[RunState]:
-        """Yield the state after the set-up, after every method, and once more marked complete.
+        """Yield the state after the set-up, after every method, and once more marked complete; with ``live``,
+        also at every shown path position of the running method, carrying its running map.
 
         The methods run while holding one of the device's ``slots``; ``should_stop`` is polled while waiting
         for it and at every path step. Raises ``ImageInputError``/``SettingsError`` for bad input and
@@ -230,9 +234,13 @@ class Explorer:
         # background work (the gallery warm-up) gives way to any visitor within a step: nobody waits for it
         expected = 0.0 if self.activity.in_background else self.estimate(settings).total
         with self.slots.hold(expected, should_stop):
-            for result in run_methods(image01, classifier, autoencoder, settings, context, distance,
-                                      references=references, should_stop=should_stop, on_progress=on_progress):
-                state = replace(state, results=[*state.results, result])
+            for item in run_methods(image01, classifier, autoencoder, settings, context, distance,
+                                    references=references, should_stop=should_stop, on_progress=on_progress,
+                                    live=live):
+                if isinstance(item, LiveMap):
+                    yield replace(state, live=item)
+                    continue
+                state = replace(state, results=[*state.results, item])
                 yield state
         yield replace(state, complete=True)
 
