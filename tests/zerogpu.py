@@ -173,6 +173,7 @@ def main(app_file: str) -> None:
     spaces.GPU = emulation.GPU  # imported without SPACES_ZERO_GPU, so the package patched nothing
     os.environ["SPACES_ZERO_GPU"] = "true"
     sys.argv = [app_file]
+    sys.path[0] = os.path.dirname(os.path.abspath(app_file))  # as `python app.py` would have it
     runpy.run_path(app_file, run_name="__main__")
 
 
