@@ -103,7 +103,10 @@ def rehearse(root: Path, home: Path) -> list[str]:
         job = client.submit(image=handle_file(str(root / PHOTO)), classifier="cifar10-resnet56",
                             autoencoder="taef2", methods=["ma-gig", "gig"], steps=8, size="64",
                             api_name="/explain")
-        maps = job.result(timeout=RUN_TIMEOUT_S)[0]
+        try:
+            maps = job.result(timeout=RUN_TIMEOUT_S)[0]
+        except Exception as err:  # the app's message, e.g. a pickling failure in the GPU worker
+            return [f"explaining {PHOTO} failed: {err}\n{_tail(home)}"]
         captions = " ".join(item.get("caption") or "" for item in maps)
         problems = [] if "MA-GIG" in captions and "GIG" in captions.replace("MA-GIG", "") else [
             f"the run did not return maps for MA-GIG and GIG (captions: {captions!r})"]
