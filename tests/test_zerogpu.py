@@ -109,23 +109,6 @@ def test_the_gpu_functions_arguments_and_every_yield_survive_a_pickle_round_trip
         assert_same(pickle.loads(pickle.dumps(item)), item)  # nothing lost or replaced on the way
 
 
-def test_a_gallery_photo_runs_in_the_emulated_worker_and_returns_maps_for_ma_gig_and_gig(explorer: Explorer) -> None:
-    """Catches a GPU function that only works in the server process: under ZeroGPU it runs in a fork and only
-    its pickled yields come back. The duration asked for is the run's own request."""
-    emulation = EmulatedZeroGPU()
-    runner = DeviceRunner(explorer, gpu=emulation.GPU)
-    settings = RunSettings(**REAL, methods=("ma-gig", "gig"), steps=6)
-    final = list(runner.stream(PHOTO, settings, 37))[-1]
-    assert final.complete and [r.method for r in final.results] == ["ma-gig", "gig"]
-    assert all(r.attributions.shape == (3, 32, 32) and r.attributions.any() for r in final.results)
-    (call,) = emulation.calls
-    assert call.duration == 37 and call.pid is not None
-    deadline = time.monotonic() + STOP_WITHIN_S
-    while call.ended is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert call.ended is not None  # the worker exited once its generator was done
-
-
 def test_a_closed_400_step_run_stops_its_worker_within_5_s_and_the_next_run_starts(explorer: Explorer) -> None:
     """Catches a worker that computes on after its visitor cancelled (ZeroGPU only stops it at its next
     yield, so a run that yields once per method keeps the GPU for the whole method)."""
@@ -178,3 +161,58 @@ def test_a_closure_among_the_arguments_fails_as_on_zero_gpu() -> None:
     flag = threading.Event()
     with pytest.raises((pickle.PicklingError, AttributeError, TypeError), match="pickle"):
         list(task(lambda: flag.is_set()))
+
+
+def counting(log: str, steps: int, delay: float) -> Iterator[int]:
+    """A GPU task that records each step it reaches in ``log`` (the worker is another process)."""
+    for step in range(steps):
+        time.sleep(delay)
+        with open(log, "a") as file:
+            file.write(f"{step}\n")
+        yield step
+
+
+def failing(message: str) -> Iterator[int]:
+    yield 0
+    raise ValueError(message)
+
+
+@pytest.fixture
+def real_zero_gpu(monkeypatch: pytest.MonkeyPatch):
+    """The ``spaces`` package's own ZeroGPU wrapper, with its scheduler API answered here and no GPU to set up."""
+    wrappers = pytest.importorskip("spaces.zero.wrappers")
+    from spaces.zero import client
+    from spaces.zero.api import ScheduleResponse
+
+    granted = ScheduleResponse(idle=False, nvidiaIndex=0, nvidiaUUID="none", allowToken="token")
+    monkeypatch.setattr(client, "schedule", lambda **_: granted)
+    monkeypatch.setattr(client, "release", lambda *_args, **_kwargs: None)
+    monkeypatch.setattr(wrappers, "worker_init", lambda **_: None)
+
+    def gpu(task=None, *, duration=None, size=None):
+        if task is None:
+            return lambda function: gpu(function, duration=duration, size=size)
+        return wrappers.generator_function_wrapper(task, duration, size)
+    return gpu
+
+
+@pytest.mark.parametrize("implementation", ["emulation", "spaces"])
+def test_the_emulation_behaves_as_the_spaces_package_does(implementation, real_zero_gpu, tmp_path) -> None:
+    """Catches an emulation that drifts from ZeroGPU's real worker code: both must stop a closed generator at
+    its next yield, refuse a closure argument with a pickling error and report a worker's exception as
+    "ZeroGPU worker error"."""
+    gpu = EmulatedZeroGPU().GPU if implementation == "emulation" else real_zero_gpu
+    log = tmp_path / "steps.log"
+    stream = gpu(counting, duration=30)(str(log), 1000, 0.05)
+    assert next(stream) == 0
+    stream.close()
+    time.sleep(1.0)
+    reached = log.read_text().split()
+    time.sleep(0.5)
+    assert log.read_text().split() == reached and len(reached) <= 20  # stopped for good, at most 1 s on
+    flag = threading.Event()
+    with pytest.raises(pickle.PicklingError):
+        list(gpu(counting, duration=30)(lambda: flag.is_set(), 1, 0.0))
+    with pytest.raises(gr.Error) as raised:
+        list(gpu(failing, duration=30)("bad input"))
+    assert raised.value.title == "ZeroGPU worker error" and "ValueError" in raised.value.message
