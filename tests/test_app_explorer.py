@@ -18,7 +18,7 @@ from magig_core.explorer.compute import prepare, run_methods
 from magig_core.explorer.estimate import PassSeconds, RunHistory, describe, estimate
 from magig_core.explorer.form import parse_target
 from magig_core.explorer.render import frames_at, method_maps, metrics_table
-from magig_core.explorer.report import build_report, report_scores, write_downloads
+from magig_core.explorer.report import build_report, report_results, write_downloads
 from magig_core.explorer.result_cache import ResultCache, run_key
 from magig_core.explorer.settings import RunSettings, SettingsError, validate
 from magig_core.metrics import PixelRmseDistance
@@ -246,7 +246,9 @@ def test_downloads_hold_the_attributions_and_a_json_report(run, tmp_path):
     saved = json.loads((tmp_path / "report.json").read_text())
     assert saved["target"]["index"] == context.target and saved["settings"]["steps"] == 8
     assert saved["methods"]["gi"]["scores"]["values"]["distance_auc"] is None  # NaN is written as null
-    assert report_scores(saved)["ma-gig"].values == pytest.approx(results[0].scores.values, nan_ok=True)
+    reopened = report_results(saved)["ma-gig"]
+    assert reopened.scores.values == pytest.approx(results[0].scores.values, nan_ok=True)
+    assert (reopened.method, reopened.seconds, reopened.config["steps"]) == ("ma-gig", results[0].seconds, 8)
     assert saved["path_distance"] == {"name": "pixel-rmse", "fallback_reason": "test"}
     assert saved["reconstruction_psnr_db"] == pytest.approx(context.reconstruction_psnr)
     curves = saved["methods"]["ma-gig"]["path_curves"]
@@ -270,9 +272,10 @@ def test_a_report_from_before_the_metric_names_reads_its_probability_games_as_di
     old = {"target": {"index": 3}, "methods": {"ig": {"metrics": {
         "diffid": 0.25, "insertion": 0.5, "deletion": 0.25, "completeness_residual": 0.01,
         "completeness_relative": 0.02, "confidence_auc": None, "seconds": 1.5}}}}
-    scores = report_scores(json.loads(json.dumps(old)))["ig"]
-    assert (scores.target, scores["diffid_prob"], scores["insertion_prob"], scores["deletion_prob"]) == (3, 0.25, 0.5,
-                                                                                                        0.25)
+    result = report_results(json.loads(json.dumps(old)))["ig"]
+    scores = result.scores
+    assert result.seconds == 1.5 and scores.target == 3
+    assert (scores["diffid_prob"], scores["insertion_prob"], scores["deletion_prob"]) == (0.25, 0.5, 0.25)
     assert scores["completeness_relative"] == 0.02 and math.isnan(scores["diffid_top1"])
     assert math.isnan(scores["confidence_auc"])
 

@@ -6,10 +6,11 @@ import torch
 
 from magig_core.attribution.api import explain
 from magig_core.commands import demo_table
-from magig_core.demo.table import MethodRow, markdown_table
+from magig_core.demo.table import markdown_table
 from magig_core.demo.world import generate
 from magig_core.metrics.faithfulness import faithfulness
 from magig_core.metrics.localization import energy_in_mask, pointing_game
+from magig_core.metrics.scored_method import ScoredMethod
 from magig_core.metrics.scores import Scores
 from magig_core.models.demo_shapes import load_demo_classifier
 
@@ -63,8 +64,8 @@ def test_best_value_per_column_is_bold_and_lower_deletion_wins():
     """Catches a column whose best is taken the wrong way (deletion: lower wins) or a NaN residual printed."""
     samples = generate(6, seed=2)
     rows = [
-        MethodRow("ig", [_scores(0.5, 0.5, 0.2, 0.6, 0.3, 0.01)], 1.0),
-        MethodRow("gig", [_scores(0.4, 0.6, 0.1, 0.5, 0.2, float("nan"))], 2.0),
+        [ScoredMethod("ig", _scores(0.5, 0.5, 0.2, 0.6, 0.3, 0.01), 1.0)],
+        [ScoredMethod("gig", _scores(0.4, 0.6, 0.1, 0.5, 0.2, float("nan")), 2.0)],
     ]
     lines = markdown_table(rows, samples, "header").splitlines()
     ig, gig = lines[4], lines[5]

@@ -15,6 +15,7 @@ from torch import nn
 from magig_core import explain
 from magig_core.metrics.definitions import METRIC_NAMES, METRICS, metric
 from magig_core.metrics.perceptual import PixelRmseDistance
+from magig_core.metrics.scored_method import ScoredMethod
 from magig_core.metrics.scores import Scores, score
 from magig_core.models.image_classifier import ImageClassifier
 
@@ -175,3 +176,14 @@ def test_the_evaluation_guide_defines_every_metric_of_the_list() -> None:
     guide = (Path(__file__).resolve().parents[1] / "docs" / "evaluation.md").read_text()
     missing = [m.name for m in METRICS if f"| `{m.name}` | {m.column()} |" not in guide]
     assert not missing, f"add these to the 'Metric names' table: {missing}"
+
+
+def test_a_scored_method_survives_json_with_its_scores_time_and_configuration() -> None:
+    """Catches a field dropped on the way out or back (the app's report, explain's summary and evaluate's
+    records all store this one shape) and a NaN time written as a bare NaN token."""
+    scores = Scores(target=1, values={name: 0.5 for name in METRIC_NAMES}, curves={"deletion_top1": [0.0, 1.0]})
+    result = ScoredMethod("gig", scores, 1.25, {"steps": 16, "fraction": 0.1})
+    back = ScoredMethod.from_json(json.loads(json.dumps(result.to_json(), allow_nan=False)))
+    assert back == result and back.label == "GIG" and back.target == 1
+    untimed = ScoredMethod("ig", scores, math.nan)
+    assert math.isnan(ScoredMethod.from_json(json.loads(json.dumps(untimed.to_json(), allow_nan=False))).seconds)

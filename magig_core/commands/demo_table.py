@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from magig_core.demo.table import markdown_table, score_method
+from magig_core.demo.table import markdown_table, mean, score_method
 from magig_core.demo.world import DATA_VERSION, generate
 from magig_core.evaluation.plan import PlanError, parse_methods
 from magig_core.models.demo_shapes import load_demo_autoencoder, load_demo_classifier, read_card
@@ -56,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
                 method, samples, classifier, autoencoder, steps=args.steps, batch_size=args.batch_size
             )
         )
-        print(f"{method}: energy_in_mask {rows[-1].mean('energy_in_mask'):.4f}, {rows[-1].seconds:.0f} s", flush=True)
+        seconds = sum(r.seconds for r in rows[-1])
+        print(f"{method}: energy_in_mask {mean(rows[-1], 'energy_in_mask'):.4f}, {seconds:.0f} s", flush=True)
     header = (
         f"Demo world ({DATA_VERSION}), {args.images} images from seed {args.seed}, true-class targets, "
         f"{args.steps} steps per method, default hyperparameters otherwise; bundled demo models "

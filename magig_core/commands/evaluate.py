@@ -21,6 +21,7 @@ import torch
 
 from magig_core import runtime
 from magig_core.attribution.registry import method_spec
+from magig_core.commands.option_help import fraction_help, interpolation_help, steps_help
 from magig_core.data import datasets
 from magig_core.data.datasets import DatasetError, ImageSet
 from magig_core.errors import WeightsUnavailableError
@@ -75,9 +76,9 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
     models.add_argument("--autoencoder", help="autoencoder for eig/mig/ma-gig: NAME, or method=NAME,... "
                                               "(default for demo: demo-shapes; for cifar10: taef2)")
     models.add_argument("--autoencoder-weights", help="local autoencoder weights folder/file (all autoencoders)")
-    models.add_argument("--steps", help="path points: N, or method=N,... (defaults: 200; IG2 201)")
-    models.add_argument("--fraction", help="guided fraction: F, or gig=0.1,ma-gig=0.05 (the defaults)")
-    models.add_argument("--interpolation", help="lerp or slerp (eig, ma-gig): VALUE or method=VALUE,...")
+    models.add_argument("--steps", help=steps_help())
+    models.add_argument("--fraction", help=fraction_help())
+    models.add_argument("--interpolation", help=interpolation_help())
     models.add_argument("--objective", choices=("prob", "logit"), default="prob")
     models.add_argument("--ig2-references", type=int, default=100,
                         help="IG2 reference bank: the first N images of the order (paper: 100)")

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from magig_core import runtime
+from magig_core.commands.option_help import fraction_help, interpolation_help, steps_help
 from magig_core.explorer.examples import REAL_AUTOENCODER, REAL_CLASSIFIER
 
 
@@ -26,13 +27,9 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
                              f"(default {REAL_AUTOENCODER}, bundled)")
     parser.add_argument("--methods", default="ma-gig,gig",
                         help="comma-separated methods or aliases, or all (default ma-gig,gig)")
-    parser.add_argument("--steps", default=None,
-                        help="path points: N for every method with a path (IG2 keeps its 201 search steps), or "
-                             "method=N,... (default: the paper's)")
-    parser.add_argument("--fraction", default=None,
-                        help="guided selection fraction: F for GIG and MA-GIG, or gig=0.1,ma-gig=0.05 (the defaults)")
-    parser.add_argument("--interpolation", default=None,
-                        help="lerp or slerp for MA-GIG's partial moves, or method=VALUE (e.g. eig=slerp)")
+    parser.add_argument("--steps", default=None, help=steps_help())
+    parser.add_argument("--fraction", default=None, help=fraction_help())
+    parser.add_argument("--interpolation", default=None, help=interpolation_help())
     parser.add_argument("--objective", choices=("prob", "logit"), default="prob")
     parser.add_argument("--target", type=int, default=None, help="class index to explain (default: prediction)")
     parser.add_argument("--size", type=int, default=None,
@@ -91,6 +88,7 @@ def _explain_files(args: argparse.Namespace, methods: list[str], options: dict[s
     from magig_core.explorer.examples import gallery, reference_bank
     from magig_core.images import ImageInputError, load_image, to_tensor
     from magig_core.metrics import load_frame_distance, reconstruction_psnr
+    from magig_core.metrics.scored_method import ScoredMethod
     from magig_core.metrics.scores import score
     from magig_core.models import default_device, load_autoencoder, load_classifier
 
@@ -122,9 +120,10 @@ def _explain_files(args: argparse.Namespace, methods: list[str], options: dict[s
                 references=references, frames=args.frames if spec.has_frames else 0, substeps=args.substeps,
                 **options[method],
             )
-            (scores[method],) = score(explanation, classifier, image, distance=distance, autoencoder=autoencoder)
+            (image_scores,) = score(explanation, classifier, image, distance=distance, autoencoder=autoencoder)
+            scores[method] = ScoredMethod(method, image_scores, explanation.timings["total"], explanation.config)
             results[method] = explanation.to("cpu")
-            _print_summary(path, method, results[method], classifier.class_names, scores[method])
+            _print_summary(path, results[method], classifier.class_names, scores[method])
         if psnr is not None:
             print(f"{path.name:28s} {args.autoencoder} reconstruction PSNR {psnr:.1f} dB")
         stem = out_dir / path.stem
@@ -154,7 +153,8 @@ def _example_paths(classifier: str) -> list[Path]:
     return [Path(example.path) for example in gallery() if example.classifier == classifier]
 
 
-def _print_summary(path: Path, method: str, result, class_names, scores) -> None:
+def _print_summary(path: Path, result, class_names, scored) -> None:
+    method, scores = scored.method, scored.scores
     target = int(result.targets[0])
     name = class_names[target] if class_names else str(target)
     manifold = scores["off_manifold_auc"]
@@ -162,7 +162,7 @@ def _print_summary(path: Path, method: str, result, class_names, scores) -> None
     print(
         f"{path.name:28s} {method:7s} class {name!r:18s} p={float(result.path_probs[0, -1]):.3f} "
         f"diffid_top1={scores['diffid_top1']:+.3f} diffid_prob={scores['diffid_prob']:+.3f} "
-        f"completeness_residual={scores['completeness_residual']:.2e}{manifold} {result.timings['total']:.2f}s"
+        f"completeness_residual={scores['completeness_residual']:.2e}{manifold} {scored.seconds:.2f}s"
     )
 
 
@@ -199,14 +199,13 @@ def _save(stem: Path, image, results: dict, class_names, *, psnr: float | None, 
     figure.savefig(f"{stem}_maps.png")
     summary = {
         method: {
+            **scores[method].to_json(),
             "target": int(r.targets[0]),
             "class_name": class_names[int(r.targets[0])] if class_names else None,
             "input_output": float(r.input_output[0]),
             "baseline_output": float(r.baseline_output[0]),
-            "scores": scores[method].to_json(),
             **_accumulation_fields(r),
             "timings": r.timings,
-            "config": r.config,
         }
         for method, r in results.items()
     }

@@ -5,17 +5,17 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from magig_core.attribution import explain, method_spec
+from magig_core.attribution import explain
 from magig_core.attribution.registry import shared_options_for
 from magig_core.demo.world import Samples
 from magig_core.metrics.definitions import metric
 from magig_core.metrics.localization import random_attribution_energy
-from magig_core.metrics.scores import Scores, score
+from magig_core.metrics.scored_method import ScoredMethod
+from magig_core.metrics.scores import score
 
 # Set-level columns: the mean over images of each metric, except the residual, whose median is robust to the
 # few images where the output barely changes along the path.
@@ -23,22 +23,16 @@ MEAN_COLUMNS = ("energy_in_mask", "pointing_game", "diffid_top1", "insertion_top
 MEDIAN_COLUMN = "completeness_relative"
 
 
-@dataclass(frozen=True)
-class MethodRow:
-    """One method's scores on every demo image and the wall time of explaining them."""
+def mean(results: Sequence[ScoredMethod], name: str) -> float:
+    """Mean of one metric over the images where it is defined (NaN where it is nowhere)."""
+    values = [r.scores[name] for r in results if math.isfinite(r.scores[name])]
+    return math.fsum(values) / len(values) if values else math.nan
 
-    method: str
-    scores: list[Scores]
-    seconds: float
 
-    def mean(self, name: str) -> float:
-        values = [s[name] for s in self.scores if math.isfinite(s[name])]
-        return math.fsum(values) / len(values) if values else math.nan
-
-    def median(self, name: str) -> float:
-        """Median over the images where the metric is defined (NaN where it is nowhere)."""
-        values = torch.tensor([s[name] for s in self.scores], dtype=torch.float64)
-        return float(values.nanmedian()) if values.isfinite().any() else math.nan
+def median(results: Sequence[ScoredMethod], name: str) -> float:
+    """Median of one metric over the images where it is defined (NaN where it is nowhere)."""
+    values = torch.tensor([r.scores[name] for r in results], dtype=torch.float64)
+    return float(values.nanmedian()) if values.isfinite().any() else math.nan
 
 
 def score_method(
@@ -50,9 +44,9 @@ def score_method(
     steps: int,
     batch_size: int,
     log: Callable[[str], None] = print,
-) -> MethodRow:
+) -> list[ScoredMethod]:
     """Explain every sample's true class with one method, then score localization and faithfulness."""
-    seconds, scores = 0.0, []
+    results: list[ScoredMethod] = []
     for begin in range(0, len(samples), batch_size):
         rows = slice(begin, begin + batch_size)
         started = time.perf_counter()
@@ -64,14 +58,16 @@ def score_method(
             targets=samples.labels[rows],
             **shared_options_for(method, {"steps": steps}),
         )
-        seconds += time.perf_counter() - started
-        scores += score(result, classifier, samples.images[rows], masks=samples.masks[rows])
+        seconds = (time.perf_counter() - started) / len(result.targets)
+        results += [ScoredMethod(method, s, seconds, result.config)
+                    for s in score(result, classifier, samples.images[rows], masks=samples.masks[rows])]
         log(f"{method}: {min(begin + batch_size, len(samples))}/{len(samples)} images")
-    return MethodRow(method=method, scores=scores, seconds=seconds)
+    return results
 
 
-def markdown_table(rows: Sequence[MethodRow], samples: Samples, header: str) -> str:
-    """One row per method plus the chance level of a random map; bold marks each column's best.
+def markdown_table(rows: Sequence[Sequence[ScoredMethod]], samples: Samples, header: str) -> str:
+    """One row per method (its results on every image) plus the chance level of a random map; bold marks
+    each column's best.
 
     Column titles and directions come from the metric list. The completeness residual is relative to the
     objective's change along the path (median over images), so it reads the same for confident and unsure
@@ -79,19 +75,17 @@ def markdown_table(rows: Sequence[MethodRow], samples: Samples, header: str) -> 
     classifier and the map says little.
     """
     columns = [metric(name) for name in MEAN_COLUMNS]
-    means = {(row.method, m.name): row.mean(m.name) for row in rows for m in columns}
+    means = [{m.name: mean(row, m.name) for m in columns} for row in rows]
     pick = {"higher": max, "lower": min}
-    best = {m.name: pick[m.better](means[(row.method, m.name)] for row in rows) for m in columns}
+    best = {m.name: pick[m.better](row[m.name] for row in means) for m in columns}
     titles = [m.column() for m in columns] + [f"{metric(MEDIAN_COLUMN).column()} (median)", "Time (s)"]
     lines = [header, "", "| Method | " + " | ".join(titles) + " |", "|" + " --- |" * (len(titles) + 1)]
-    for row in rows:
-        cells = []
-        for m in columns:
-            value = f"{means[(row.method, m.name)]:.4f}"
-            cells.append(f"**{value}**" if means[(row.method, m.name)] == best[m.name] else value)
-        residual = row.median(MEDIAN_COLUMN)
-        cells += ["–" if math.isnan(residual) else f"{residual:.3f}", f"{row.seconds:.0f}"]
-        lines.append(f"| {method_spec(row.method).label} | " + " | ".join(cells) + " |")
+    for row, row_means in zip(rows, means, strict=True):
+        cells = [f"**{row_means[m.name]:.4f}**" if row_means[m.name] == best[m.name] else f"{row_means[m.name]:.4f}"
+                 for m in columns]
+        residual = median(row, MEDIAN_COLUMN)
+        cells += ["–" if math.isnan(residual) else f"{residual:.3f}", f"{math.fsum(r.seconds for r in row):.0f}"]
+        lines.append(f"| {row[0].label} | " + " | ".join(cells) + " |")
     chance = float(random_attribution_energy(samples.masks).mean())
     blanks = " | ".join(["–"] * (len(titles) - 2))
     lines.append(f"| random map (chance) | {chance:.4f} | {chance:.4f} | {blanks} |")

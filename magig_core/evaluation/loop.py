@@ -22,6 +22,7 @@ from magig_core.evaluation.distributed import ProcessGroup, shard
 from magig_core.evaluation.plan import Job
 from magig_core.evaluation.records import ImageRecord, RecordWriter
 from magig_core.metrics.perceptual import FrameDistance
+from magig_core.metrics.scored_method import ScoredMethod
 from magig_core.metrics.scores import score
 
 
@@ -115,8 +116,8 @@ def _evaluate_batch(
     del explanation  # attributions are never kept: each image's outcome is final once scored
     return [
         ImageRecord(image_id=image_set.items[i].image_id, index=i, label=image_set.items[i].label,
-                    classifier=job.classifier, method=job.method, config_hash=job.hash, job_index=job_index,
-                    scores=scores[row], seconds=attribution_seconds / len(indices),
+                    classifier=job.classifier, config_hash=job.hash, job_index=job_index,
+                    result=ScoredMethod(job.method, scores[row], attribution_seconds / len(indices)),
                     metric_seconds=metric_seconds / len(indices))
         for row, i in enumerate(indices)
     ]

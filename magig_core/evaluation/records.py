@@ -3,7 +3,8 @@
 A record is one image × one job. Every process appends to its own file under ``records/``, so concurrent
 ranks never share a file and an interrupted run loses at most the batch in flight; resuming reads every
 file there and skips the (image, configuration) pairs already present. Records written before the metrics
-had one name each (flat keys ``diffid``, ``insertion_correct`` …) are read into the same typed record.
+had one name each (version 1: flat keys ``diffid``, ``insertion_correct`` …) are read into the same typed
+record, so an old run resumes without recomputing.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from magig_core.metrics.scored_method import ScoredMethod
 from magig_core.metrics.scores import Scores
 
 RECORDS_DIR = "records"
 MERGED_FILE = "records.jsonl"
-RECORD_VERSION = 2  # 2: a nested ``scores`` record; 1 (no version key): flat metric keys
 # Version-1 keys → metric names; that format's games were the top-1 (paper) games.
 _OLD_VALUES = {"diffid": "diffid_top1", "insertion": "insertion_top1", "deletion": "deletion_top1",
                "completeness_residual": "completeness_residual",
@@ -31,37 +32,41 @@ _OLD_CURVES = {"insertion_correct": "insertion_top1", "deletion_correct": "delet
 
 @dataclass(frozen=True)
 class ImageRecord:
-    """One image scored with one job's configuration."""
+    """One image scored with one job's configuration: the method's scored result and where the image sits.
+
+    Its JSON is the ``ScoredMethod``'s (without the configuration, which the summary keeps once per job
+    under ``config_hash``) plus the image's identity and the scoring time.
+    """
 
     image_id: str
     index: int  # position in the evaluation order
     label: int
     classifier: str
-    method: str
     config_hash: str
     job_index: int
-    scores: Scores
-    seconds: float  # attribution time of this image (its share of the batch)
+    result: ScoredMethod
     metric_seconds: float  # scoring time of this image (its share of the batch)
-    version: int = RECORD_VERSION
 
     @property
     def key(self) -> tuple[str, str]:
         return self.image_id, self.config_hash
 
     def to_json(self) -> dict[str, Any]:
-        return {"version": self.version, "image_id": self.image_id, "index": self.index, "label": self.label,
-                "classifier": self.classifier, "method": self.method, "config_hash": self.config_hash,
-                "job_index": self.job_index, "scores": self.scores.to_json(), "seconds": _clean(self.seconds),
+        data = self.result.to_json()
+        del data["config"]
+        return {**data, "image_id": self.image_id, "index": self.index, "label": self.label,
+                "classifier": self.classifier, "config_hash": self.config_hash, "job_index": self.job_index,
                 "metric_seconds": _clean(self.metric_seconds)}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ImageRecord:
-        scores = Scores.from_json(data["scores"]) if "scores" in data else _old_scores(data)
+        if "scores" in data:
+            result = ScoredMethod.from_json(data)
+        else:
+            result = ScoredMethod(method=data["method"], scores=_old_scores(data), seconds=_number(data.get("seconds")))
         return cls(image_id=data["image_id"], index=int(data["index"]), label=int(data["label"]),
-                   classifier=data["classifier"], method=data["method"], config_hash=data["config_hash"],
-                   job_index=int(data["job_index"]), scores=scores, seconds=_number(data.get("seconds")),
-                   metric_seconds=_number(data.get("metric_seconds")), version=RECORD_VERSION)
+                   classifier=data["classifier"], config_hash=data["config_hash"], job_index=int(data["job_index"]),
+                   result=result, metric_seconds=_number(data.get("metric_seconds")))
 
 
 def _old_scores(data: Mapping[str, Any]) -> Scores:

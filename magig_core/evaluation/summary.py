@@ -47,7 +47,7 @@ def summarize_job(job: Job, records: list[ImageRecord]) -> dict[str, Any]:
     Every metric of the list is the mean of its per-image values (NaN ones left out); the games' curves
     are the per-ratio means, so ``insertion_top1`` equals the mean of ``insertion_top1_curve``.
     """
-    scores = [r.scores for r in records]
+    scores = [r.result.scores for r in records]
     distances = {s.distance for s in scores if s.distance}
     summary: dict[str, Any] = {
         "classifier": job.classifier,
@@ -57,12 +57,12 @@ def summarize_job(job: Job, records: list[ImageRecord]) -> dict[str, Any]:
         "images": len(records),
         **{name: _mean([s[name] for s in scores]) for name in METRIC_NAMES},
         f"{PAIRED}_se": _standard_error([s[PAIRED] for s in scores]),
-        f"image_{PAIRED}": {r.image_id: _finite_or_none(r.scores[PAIRED]) for r in records},
+        f"image_{PAIRED}": {r.image_id: _finite_or_none(r.result.scores[PAIRED]) for r in records},
         **{f"{name}_curve": _column_means([s.curves[name] for s in scores if name in s.curves])
            for name in GAME_CURVES},
         "original_accuracy": _mean([float(s.original_correct) for s in scores if s.original_correct is not None]),
         "distance": ",".join(sorted(distances)) or None,
-        "seconds_per_image": _mean([r.seconds for r in records]),
+        "seconds_per_image": _mean([r.result.seconds for r in records]),
     }
     return summary
 

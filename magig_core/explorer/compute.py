@@ -23,6 +23,7 @@ from magig_core.explorer.cancel import RunCancelled
 from magig_core.explorer.settings import RunSettings
 from magig_core.metrics import confidence_curve, reconstruction_psnr
 from magig_core.metrics.perceptual import FrameDistance
+from magig_core.metrics.scored_method import ScoredMethod
 from magig_core.metrics.scores import Scores, frame_positions, score
 from magig_core.viz import to_uint8
 
@@ -52,18 +53,16 @@ class RunContext:
 
 @dataclass
 class MethodResult:
-    """One method's attributions and diagnostics, all numpy on the CPU."""
+    """The app's view of one method: its ``ScoredMethod`` (what the table, report and CLI share) plus the
+    pictures and curves the viewer draws, all numpy on the CPU."""
 
-    method: str
+    scored: ScoredMethod
     attributions: np.ndarray  # float32 [3,H,W], per element of the normalized input
     path_t: np.ndarray  # [N] normalized path positions
     path_probs: np.ndarray  # [N] target probability along the path
     frames: np.ndarray | None  # uint8 [F,H,W,3] path images (clamped for display)
     frame_t: np.ndarray | None  # [F]
     frame_probs: np.ndarray | None  # [F]
-    scores: Scores  # every metric of ``metrics.METRICS`` and the path distances at the frames
-    seconds: float
-    config: dict
     gradient_frames: np.ndarray | None = None  # float32 [F,3,H,W] objective's input gradient at each frame
     contribution_frames: np.ndarray | None = None  # float32 [F,3,H,W] g ⊙ Δx collected since the previous frame
     accumulation: np.ndarray | None = None  # [N] signed share of ΣA collected up to each path point
@@ -80,8 +79,21 @@ class MethodResult:
         return _curve(self.scores, "off_manifold")
 
     @property
+    def method(self) -> str:
+        return self.scored.method
+
+    @property
+    def scores(self) -> Scores:
+        """Every metric of ``metrics.METRICS`` and the path distances at the frames."""
+        return self.scored.scores
+
+    @property
+    def seconds(self) -> float:
+        return self.scored.seconds
+
+    @property
     def label(self) -> str:
-        return method_spec(self.method).label
+        return self.scored.label
 
     def frame_at(self, t: float) -> int | None:
         """Index of the frame nearest to path position t, or None for a method without a path."""
@@ -198,16 +210,13 @@ def _method_result(method: str, result: Explanation, scores: Scores, seconds: fl
     confidence = confidence_curve(result)
     has_frames = result.frames is not None and result.frames.shape[1] > 0
     return MethodResult(
-        method=method,
+        scored=ScoredMethod(method, scores, seconds, dict(result.config)),
         attributions=result.attributions[0].detach().float().cpu().numpy(),
         path_t=confidence.t.numpy(),
         path_probs=confidence.values[0].numpy(),
         frames=np.stack([to_uint8(f) for f in result.frames[0]]) if has_frames else None,
         frame_t=frame_t.numpy() if (frame_t := frame_positions(result)) is not None else None,
         frame_probs=result.frame_probs[0].detach().double().cpu().numpy() if has_frames else None,
-        scores=scores,
-        seconds=seconds,
-        config=dict(result.config),
         **path_record_arrays(result),
     )
 

@@ -23,10 +23,11 @@ from magig_core.explorer.render import export_figure
 from magig_core.explorer.settings import RunSettings
 from magig_core.explorer.share import input_digest
 from magig_core.metrics.definitions import METRIC_NAMES, METRICS
+from magig_core.metrics.scored_method import ScoredMethod
 from magig_core.metrics.scores import Scores
 from magig_core.viz import heatmap, robust_max, saliency
 
-REPORT_VERSION = 2  # 2: per-method ``scores`` records named by the metric list; 1: a flat ``metrics`` dict
+REPORT_VERSION = 2  # 2: per method a ``ScoredMethod`` record (plus its path curves); 1: a flat ``metrics`` dict
 _OLD_REPORT_KEYS = {"diffid": "diffid_prob", "insertion": "insertion_prob", "deletion": "deletion_prob"}
 
 
@@ -46,31 +47,28 @@ def build_report(settings: RunSettings, context: RunContext, results: Sequence[M
         "metric_definitions": {m.name: m.definition for m in METRICS},
         "image_notes": list(image_notes),
         "methods": {
-            r.method: {
-                "scores": r.scores.to_json(),
-                "seconds": r.seconds,
-                "path_curves": _path_curves(r),
-                "config": _jsonable(r.config),
-            }
+            r.method: {**_jsonable(r.scored.to_json()), "path_curves": _path_curves(r)}
             for r in results
         },
         "versions": _versions(),
     }
 
 
-def report_scores(report: dict[str, Any]) -> dict[str, Scores]:
-    """Each method's scores from a report, also from reports written before the scores had one name each.
-
-    Those kept a flat ``metrics`` dict whose ``diffid``/``insertion``/``deletion`` were the probability games.
-    """
+def report_results(report: dict[str, Any]) -> dict[str, ScoredMethod]:
+    """Each method's scored result from a report, also from reports written before the metrics had one name
+    each: those kept a flat ``metrics`` dict whose ``diffid``/``insertion``/``deletion`` were the probability
+    games (now ``diffid_prob`` …)."""
     found = {}
     for method, entry in report["methods"].items():
         if "scores" in entry:
-            found[method] = Scores.from_json(entry["scores"])
+            found[method] = ScoredMethod.from_json({**entry, "method": method})
             continue
         old = entry["metrics"]
         values = {_OLD_REPORT_KEYS.get(k, k): v for k, v in old.items() if _OLD_REPORT_KEYS.get(k, k) in METRIC_NAMES}
-        found[method] = Scores.from_json({"target": report["target"]["index"], "values": values})
+        scores = Scores.from_json({"target": report["target"]["index"], "values": values})
+        seconds = old.get("seconds")
+        found[method] = ScoredMethod(method, scores, math.nan if seconds is None else float(seconds),
+                                     dict(entry.get("config") or {}))
     return found
 
 
