@@ -12,6 +12,7 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
 from magig_core.bundled import bundled_path
+from magig_core.demo.example_scenes import load_examples
 from magig_core.explorer.device_run import DeviceRunner
 from magig_core.explorer.share import share_address
 from tests.zerogpu import EmulatedZeroGPU
@@ -23,6 +24,7 @@ pytestmark = [
 
 PHOTO = str(bundled_path("photos", "chelsea_cat.jpg"))
 REAL = {"classifier": "cifar10-resnet56", "autoencoder": "taef2", "size": "64"}
+DEMO = {"classifier": "demo-shapes", "autoencoder": "demo-shapes", "size": "64"}  # runs of a fraction of a second
 STOP_WITHIN_S = 5.0
 
 
@@ -52,6 +54,11 @@ def explain_photo(client: Client, methods: list[str], steps: int):
     return client.submit(image=handle_file(PHOTO), methods=methods, steps=steps, **REAL, api_name="/explain")
 
 
+def explain_scene(client: Client, methods: list[str], steps: int):
+    scene = load_examples()[0]["path"]
+    return client.submit(image=handle_file(scene), methods=methods, steps=steps, **DEMO, api_name="/explain")
+
+
 def test_a_gallery_photo_run_returns_maps_for_ma_gig_and_gig_from_the_gpu_worker(space) -> None:
     """Catches a GPU function whose arguments or yields cannot cross ZeroGPU's process boundary (the visitor
     saw "Something went wrong" at the first pickle) and a duration request other than the run's estimate."""
@@ -68,7 +75,7 @@ def test_a_cancelled_400_step_run_stops_its_worker_within_5_s_and_the_next_visit
     yield, so the run must yield every few steps; and the next visitor's run must then start."""
     url, emulation = space
     visitor = client_of(url)
-    job = explain_photo(visitor, ["ma-gig"], 400)
+    job = explain_scene(visitor, ["ma-gig"], 400)
     deadline = time.monotonic() + 120
     while not any("step" in (unit.desc or "") for unit in job.status().progress_data or []):
         assert time.monotonic() < deadline, "the run never reported a path step"
@@ -81,7 +88,7 @@ def test_a_cancelled_400_step_run_stops_its_worker_within_5_s_and_the_next_visit
     assert call.ended is not None, f"the worker still ran {STOP_WITHIN_S} s after Cancel"
     with pytest.raises(AppError, match="Cancelled"):
         job.result(timeout=30)
-    maps = explain_photo(client_of(url), ["gig"], 4).result(timeout=300)[0]
+    maps = explain_scene(client_of(url), ["gig"], 4).result(timeout=300)[0]
     assert [item["caption"].split(" ·")[0] for item in maps] == ["GIG"]
 
 
@@ -97,15 +104,16 @@ def test_predictions_estimates_and_scrubbing_never_use_the_gpu_function(space) -
     assert "Estimated run time" in client.predict(methods=["ma-gig", "gig"], steps=8, **REAL,
                                                   api_name="/estimate")
     assert len(emulation.calls) == before
-    explain_photo(client, ["gig"], 4).result(timeout=300)
+    explain_scene(client, ["gig"], 5).result(timeout=300)  # steps no other test runs: not a cached result
     assert len(emulation.calls) == before + 1
     frames = client.predict(0.25, api_name="/scrub")[0]
     assert len(frames) == 1 and len(emulation.calls) == before + 1
 
 
-@pytest.mark.parametrize(("failure", "advice"), [("quota", "Log in to Hugging Face"),
-                                                 ("abort", "stopped before the run finished")])
-def test_zero_gpu_failures_reach_the_visitor_as_advice_and_the_server_stays_up(space, failure, advice) -> None:
+@pytest.mark.parametrize(("failure", "advice", "steps"), [("quota", "Log in to Hugging Face", 6),
+                                                          ("abort", "stopped before the run finished", 7)])
+def test_zero_gpu_failures_reach_the_visitor_as_advice_and_the_server_stays_up(space, failure, advice,
+                                                                               steps) -> None:
     """Catches ZeroGPU's refusals and aborted workers surfacing as a bare "ZeroGPU worker error" (or taking the
     server down): the visitor must learn what happened and what to do, and the next run must work."""
     url, emulation = space
@@ -113,10 +121,10 @@ def test_zero_gpu_failures_reach_the_visitor_as_advice_and_the_server_stays_up(s
     emulation.failure = failure
     try:
         with pytest.raises(AppError, match=advice):
-            explain_photo(client, ["gig"], 4).result(timeout=300)
+            explain_scene(client, ["gig"], steps).result(timeout=300)
     finally:
         emulation.failure = None
-    assert explain_photo(client, ["gig"], 4).result(timeout=300)[0]
+    assert explain_scene(client, ["gig"], steps).result(timeout=300)[0]
 
 
 def test_share_links_name_the_spaces_page_on_a_space_and_stay_relative_elsewhere(space, monkeypatch) -> None:
