@@ -112,7 +112,8 @@ def rehearse(root: Path, home: Path) -> list[str]:
             f"the run did not return maps for MA-GIG and GIG (captions: {captions!r})"]
         print(f"explained {PHOTO} with MA-GIG and GIG under the emulated ZeroGPU worker in "
               f"{time.monotonic() - started:.1f} s")
-        link = client.predict(api_name="/share_link")
+        link = client.predict(image=handle_file(str(root / PHOTO)), methods=["ma-gig", "gig"], steps=8,
+                              api_name="/share_link")
         if not str(link).startswith(f"https://huggingface.co/spaces/{SPACE_ID}?"):
             problems.append(f"the share link does not point at the Space's page: {link!r}")
         return problems
