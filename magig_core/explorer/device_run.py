@@ -32,7 +32,7 @@ T = TypeVar("T")
 Progress = Callable[[float, str], None]
 GpuDecorator = Callable[..., Callable[[Callable[..., Any]], Callable[..., Any]]]
 
-TICK_SECONDS = 0.25  # longest stretch of path steps between two yields: what a closed run may still compute
+TICK_SECONDS = 0.1  # longest stretch of path steps between two yields: what a closed run may still compute
 
 
 @dataclass(frozen=True)
