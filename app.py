@@ -611,22 +611,26 @@ def _build_ui() -> gr.Blocks:
     with gr.Blocks(title=TITLE, fill_width=True, delete_cache=(3600, 3600)) as demo:
         with gr.Sidebar(label="Settings", open=True, width=360):
             UI.classifier = gr.Dropdown([c.name for c in classifiers], value=first_classifier, label="Classifier",
+                                        elem_id="classifier",
                                         info="Weights load on first use; see 'Models' below.")
             UI.autoencoder = gr.Dropdown([c.name for c in autoencoders], value=first_autoencoder,
-                                         label="Autoencoder (latent methods)", info="See 'Models' for CPU costs.")
-            UI.methods = gr.CheckboxGroup(_method_choices(), value=opening.methods, label="Methods to compare")
+                                         label="Autoencoder (latent methods)", info="See 'Models' for CPU costs.",
+                                         elem_id="autoencoder")
+            UI.methods = gr.CheckboxGroup(_method_choices(), value=opening.methods, label="Methods to compare",
+                                          elem_id="methods")
             UI.steps = gr.Slider(*STEPS_RANGE, value=opening.steps, step=1, label="Steps (path points)",
-                                 info=_steps_info())
+                                 info=_steps_info(), elem_id="steps")
             UI.size = gr.Radio(list(SIZES), value=opening.size, label="Working resolution (pixels)",
-                               info="The image is explained at this size; larger is sharper and slower.")
+                               info="The image is explained at this size; larger is sharper and slower.",
+                               elem_id="size")
             UI.fraction = gr.Slider(0.0, 1.0, value=opening.fraction, step=0.01,
-                                    label=f"Selection fraction ({guided})", info=_fraction_info())
+                                    label=f"Selection fraction ({guided})", info=_fraction_info(), elem_id="fraction")
             UI.interpolation = gr.Radio(list(INTERPOLATIONS), value=opening.interpolation,
-                                        label=f"Partial move ({partial})")
+                                        label=f"Partial move ({partial})", elem_id="interpolation")
             UI.objective = gr.Radio(list(OBJECTIVES), value=opening.objective, label="Objective",
-                                    info="prob: softmax probability (paper); logit: raw logit.")
+                                    info="prob: softmax probability (paper); logit: raw logit.", elem_id="objective")
             UI.precision = gr.Radio(list(PRECISIONS), value=opening.precision, label="Precision (GPU only)",
-                                    visible=_runs_on_gpu())
+                                    visible=_runs_on_gpu(), elem_id="precision")
             with gr.Accordion("Models", open=bool(EXPLORER.catalog.unavailable())):
                 UI.model_status = gr.Markdown(model_status(), elem_id="model-status")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -189,3 +190,16 @@ def test_two_processes_give_the_one_process_summary(demo_weights: Path, tmp_path
     assert _comparable(merged) == _comparable(json.loads((one / "summary.json").read_text()))
     strip = lambda rs: [{k: v for k, v in r.items() if "seconds" not in k} for r in rs]  # noqa: E731
     assert strip(_records(two)) == strip(_records(one))
+
+
+def test_evaluate_reports_stability_as_a_metric(demo_weights: Path, tmp_path: Path) -> None:
+    """--stability 2 makes stability_iou a column of evaluate's summary (a mean of per-image overlaps in
+    [0, 1]) and a new configuration; without it the column is empty (NaN). Catches the option not
+    reaching the jobs' explain() calls or not reaching the records."""
+    out = tmp_path / "stable"
+    assert main(_args(demo_weights, out, "--methods", "ig", "--limit", "2", "--stability", "2")) == 0
+    [row] = json.loads((out / "summary.json").read_text())["results"]
+    assert 0 <= row["stability_iou"] <= 1 and row["config"]["stability"] == 2
+    assert main(_args(demo_weights, tmp_path / "plain", "--methods", "ig", "--limit", "2")) == 0
+    [plain] = json.loads((tmp_path / "plain" / "summary.json").read_text())["results"]
+    assert plain["stability_iou"] is None or math.isnan(plain["stability_iou"])

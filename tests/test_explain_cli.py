@@ -51,3 +51,17 @@ def test_explain_command_writes_maps_attributions_and_summary(tmp_path, capsys) 
             assert stretches.shape == saved[f"{method}_gradient_frames"].shape == (4, 3, 64, 64)
             np.testing.assert_allclose(stretches.sum(axis=0), saved[method], rtol=1e-4, atol=1e-6)
             assert 0 <= summary[method]["t50"] <= 1 and summary[method]["accumulation"][0] == 0
+
+
+def test_explain_command_reports_stability_and_saves_the_agreement_map(tmp_path) -> None:
+    """With --stability 2 the summary's stability_iou is the overlap of the two runs' top-10 % pixels, which
+    the saved agreement map also encodes (1 where both runs chose a pixel, 0.5 where one did). Catches the
+    option not reaching explain(), the metric not reaching the summary, and a map saved from another run."""
+    assert main(["explain", str(EXAMPLE), "--methods", "ig", "--steps", "4", "--stability", "2", "--frames", "2",
+                 "--out", str(tmp_path)]) == 0
+    values = json.loads((tmp_path / "star_0_summary.json").read_text())["methods"]["ig"]["scores"]["values"]
+    with np.load(tmp_path / "star_0_attributions.npz") as saved:
+        agreement = saved["ig_agreement"]
+    assert agreement.shape == (64, 64) and set(np.unique(agreement)) <= {0.0, 0.5, 1.0}
+    assert values["stability_iou"] == pytest.approx((agreement == 1).sum() / (agreement > 0).sum())
+    assert -1 <= values["stability_rank"] <= 1

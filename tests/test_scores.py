@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.stats
 import torch
 from torch import nn
 
@@ -94,7 +95,8 @@ def test_every_metric_matches_a_brute_force_computation() -> None:
     Catches a game that keeps the wrong end of the ranking, a mean taken in [0,1] space instead of the
     normalized one, top-1 and probability games swapped under each other's names, a soft score that is
     not clamped, a relative residual divided by a clamped or signed gap, a k/N path grid, distances to the
-    wrong image, and localization read from |A| instead of the signed channel sum.
+    wrong image, localization read from |A| instead of the signed channel sum, and stability not read from
+    the explanation's two runs (N and N − 1 points; scipy's Spearman as the oracle).
     """
     clf = _classifier()
     image = torch.rand(1, 3, 8, 8, generator=torch.Generator().manual_seed(7))
@@ -102,7 +104,7 @@ def test_every_metric_matches_a_brute_force_computation() -> None:
         probs = clf(image).softmax(-1)[0]
     target = int(probs.argmax())  # the prediction: a class the games can keep and lose
     n = 6
-    explanation = explain(image, clf, "ig", steps=n, targets=[target], frames=n)
+    explanation = explain(image, clf, "ig", steps=n, targets=[target], frames=n, stability=2)
     masks = torch.zeros(1, 8, 8, dtype=torch.bool)
     masks[0, 2:6, 1:5] = True
     autoencoder = _Autoencoder()
@@ -126,11 +128,18 @@ def test_every_metric_matches_a_brute_force_computation() -> None:
     expected["energy_in_mask"] = float(positive[masks[0]].sum() / positive.sum())
     peak = int(pixel_map.argmax())
     expected["pointing_game"] = float(masks[0].flatten()[peak])
+    expected["emprt"] = math.nan  # reruns the method on a randomized classifier: only evaluate computes it
+
+    maps = [explanation.attributions[0], explain(image, clf, "ig", steps=n - 1, targets=[target]).attributions[0]]
+    maps = [m.double().abs().sum(0).flatten().numpy() for m in maps]
+    tops = [set(np.argsort(-m, kind="stable")[:7].tolist()) for m in maps]  # ⌈0.1 · 64⌉ pixels
+    expected["stability_iou"] = len(tops[0] & tops[1]) / len(tops[0] | tops[1])
+    expected["stability_rank"] = float(scipy.stats.spearmanr(maps[0], maps[1]).statistic)
 
     assert set(expected) == set(METRIC_NAMES)
     assert 0 < expected["insertion_top1"] < 1 or 0 < expected["deletion_top1"] < 1  # the top-1 games are not flat
     for name in METRIC_NAMES:
-        assert scores[name] == pytest.approx(expected[name], rel=1e-4, abs=1e-6), name
+        assert scores[name] == pytest.approx(expected[name], rel=1e-4, abs=1e-6, nan_ok=True), name
     for name, curve in curves.items():
         assert scores.curves[name] == curve, name
 

@@ -38,6 +38,11 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
                         help="path images kept per method for the path diagnostics (default 16)")
     parser.add_argument("--substeps", type=int, default=1,
                         help="gradients per path segment (default 1, the paper's rule; more lowers the residual)")
+    parser.add_argument("--stability", type=int, default=0,
+                        help="K >= 2: re-run each method K times under small perturbations (path points N, N-1, "
+                             "...) and report stability_iou / stability_rank and an agreement map (default off)")
+    parser.add_argument("--average", type=int, default=1,
+                        help="K: each map is the mean of K perturbed runs (default 1, a single run)")
     parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
     parser.add_argument("--out", default="runs/explain", help="output folder (default runs/explain)")
     talk = parser.add_argument_group("slides (--animate)")
@@ -68,6 +73,9 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as err:
         print(f"explain: error: --animate: {err}", file=sys.stderr)
         return 2
+    if args.stability == 1 or args.stability < 0 or args.average < 1:
+        print("explain: error: --stability is 0 (off) or at least 2 runs; --average at least 1", file=sys.stderr)
+        return 2
     try:
         methods = parse_methods(args.methods)
         options = {method: {} for method in methods}
@@ -83,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
 def _explain_files(args: argparse.Namespace, methods: list[str], options: dict[str, dict]) -> int:
     import numpy as np
     import torch
+    from tqdm import tqdm
 
     from magig_core.attribution import explain, method_spec
     from magig_core.explorer.examples import gallery, reference_bank
@@ -103,11 +112,13 @@ def _explain_files(args: argparse.Namespace, methods: list[str], options: dict[s
     paths = [Path(p) for p in args.images] or _example_paths(args.classifier)
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
+    bar = tqdm(total=len(paths) * len(methods), desc="explain", unit="map", disable=None, dynamic_ncols=True)
     for path in paths:
         try:
             loaded = load_image(path)
         except ImageInputError as error:
-            print(f"skipping {path}: {error}")
+            tqdm.write(f"skipping {path}: {error}")
+            bar.update(len(methods))
             continue
         image = to_tensor(loaded.image, size).to(device)
         targets = None if args.target is None else [args.target]
@@ -115,32 +126,39 @@ def _explain_files(args: argparse.Namespace, methods: list[str], options: dict[s
         results, scores = {}, {}
         for method in methods:
             spec = method_spec(method)
+
+            def step(done: int, total: int, where: str = f"{path.name} {method}") -> None:
+                bar.set_postfix_str(f"{where} step {done}/{total}", refresh=False)
+
             explanation = explain(
                 image, classifier, method, autoencoder=autoencoder, targets=targets, objective=args.objective,
                 references=references, frames=args.frames if spec.has_frames else 0, substeps=args.substeps,
-                **options[method],
+                stability=args.stability, average=args.average, callback=step, **options[method],
             )
             (image_scores,) = score(explanation, classifier, image, distance=distance, autoencoder=autoencoder)
             scores[method] = ScoredMethod(method, image_scores, explanation.timings["total"], explanation.config)
             results[method] = explanation.to("cpu")
             _print_summary(path, results[method], classifier.class_names, scores[method])
+            bar.update()
         if psnr is not None:
-            print(f"{path.name:28s} {args.autoencoder} reconstruction PSNR {psnr:.1f} dB")
+            tqdm.write(f"{path.name:28s} {args.autoencoder} reconstruction PSNR {psnr:.1f} dB")
         stem = out_dir / path.stem
         _save(stem, image[0].cpu(), results, classifier.class_names, psnr=psnr, scores=scores)
         np.savez_compressed(f"{stem}_attributions.npz", **_arrays(results))
         if args.animate:
             _animate(stem, image[0].cpu(), results, classifier.class_names, args)
+    bar.close()
     print(f"results written to {out_dir}/")
     return 0
 
 
 def _arrays(results: dict) -> dict:
-    """Each method's map under its name; with a path, its gradient and contribution frames and accumulation."""
+    """Each method's map under its name; with a path, its gradient and contribution frames and accumulation;
+    with --stability, its agreement map."""
     arrays = {}
     for method, result in results.items():
         arrays[method] = result.attributions[0].numpy()
-        for name in ("gradient_frames", "contribution_frames", "accumulation", "accumulation_mass"):
+        for name in ("gradient_frames", "contribution_frames", "accumulation", "accumulation_mass", "agreement"):
             value = getattr(result, name)
             if value is not None:
                 arrays[f"{method}_{name}"] = value[0].numpy()
@@ -154,12 +172,16 @@ def _example_paths(classifier: str) -> list[Path]:
 
 
 def _print_summary(path: Path, result, class_names, scored) -> None:
+    from tqdm import tqdm
+
     method, scores = scored.method, scored.scores
     target = int(result.targets[0])
     name = class_names[target] if class_names else str(target)
     manifold = scores["off_manifold_auc"]
     manifold = f" off_manifold_auc={manifold:.3f}" if manifold == manifold else ""
-    print(
+    stable = scores["stability_iou"]
+    manifold += f" stability_iou={stable:.2f}" if stable == stable else ""
+    tqdm.write(
         f"{path.name:28s} {method:7s} class {name!r:18s} p={float(result.path_probs[0, -1]):.3f} "
         f"diffid_top1={scores['diffid_top1']:+.3f} diffid_prob={scores['diffid_prob']:+.3f} "
         f"completeness_residual={scores['completeness_residual']:.2e}{manifold} {scored.seconds:.2f}s"
@@ -168,6 +190,8 @@ def _print_summary(path: Path, result, class_names, scored) -> None:
 
 def _animate(stem: Path, image, results: dict, class_names, args: argparse.Namespace) -> None:
     import time
+
+    from tqdm import tqdm
 
     from magig_core.animation import explanation_panel
     from magig_core.attribution import method_spec
@@ -184,9 +208,9 @@ def _animate(stem: Path, image, results: dict, class_names, args: argparse.Names
     paths, notes = write_talk_files(stem, to_uint8(image), methods, options=options,
                                     target_name=class_names[target] if class_names else f"class {target}")
     written = ", ".join(f"{p.name} ({p.stat().st_size / 1e6:.2f} MB)" for p in paths)
-    print(f"{stem.name}: {written} in {time.perf_counter() - start:.1f} s")
+    tqdm.write(f"{stem.name}: {written} in {time.perf_counter() - start:.1f} s")
     for note in notes:
-        print(f"{stem.name}: note: {note}")
+        tqdm.write(f"{stem.name}: note: {note}")
 
 
 def _save(stem: Path, image, results: dict, class_names, *, psnr: float | None, scores: dict) -> None:

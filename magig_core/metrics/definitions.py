@@ -74,12 +74,23 @@ METRICS: tuple[MetricDefinition, ...] = (
     MetricDefinition("off_manifold_auc", "Off-manifold AUC",
                      "Trapezoid area over t of each path image's distance to its own autoencoder reconstruction "
                      "(NaN without path images or autoencoder).", "lower"),
+    MetricDefinition("stability_iou", "Stability IoU",
+                     "Mean over pairs of K runs under small perturbations (path points N, N − 1, …, or input noise "
+                     "of 1/255) of the overlap (IoU) of their top-10 % pixels; 1 = the same pixels every time "
+                     "(NaN unless stability was asked for).", "higher"),
+    MetricDefinition("stability_rank", "Stability rank",
+                     "Mean over the same pairs of the Spearman rank correlation of the maps' pixel values (NaN "
+                     "unless stability was asked for).", "higher"),
     MetricDefinition("energy_in_mask", "Energy in mask",
                      "Share of the positive channel-summed attribution inside the object's true mask (NaN without "
                      "a mask).", "higher"),
     MetricDefinition("pointing_game", "Pointing game",
                      "1 if the channel-summed attribution's maximum lies inside the object's true mask, else 0 "
                      "(NaN without a mask).", "higher"),
+    MetricDefinition("emprt", "EMPRT",
+                     "Efficient MPRT: the relative rise (H_random − H) / H of the map's 100-bin histogram entropy when "
+                     "every layer of the classifier is re-initialized; 0 for a map that ignores the model (computed "
+                     "on request: evaluate --metrics emprt).", "higher"),
 )
 
 METRIC_NAMES: tuple[str, ...] = tuple(m.name for m in METRICS)

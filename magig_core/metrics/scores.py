@@ -123,10 +123,13 @@ def score(
     path_curves, distance_name = _path_curves(explanation, images01, distance, autoencoder)
     means["distance_auc"] = path_curves["distance"].auc if "distance" in path_curves else nan
     means["off_manifold_auc"] = path_curves["off_manifold"].auc if "off_manifold" in path_curves else nan
+    for name, values in (("stability_iou", explanation.stability), ("stability_rank", explanation.stability_rank)):
+        means[name] = nan if values is None else values.detach().double().cpu()
     attributions = explanation.attributions.detach().cpu()
     has_masks = masks is not None
     means["energy_in_mask"] = energy_in_mask(attributions, masks.cpu()).double() if has_masks else nan
     means["pointing_game"] = pointing_game(attributions, masks.cpu()).double() if has_masks else nan
+    means["emprt"] = nan  # reruns the method on a randomized classifier: evaluate fills it in on request
     records = []
     for row in range(b):
         curves = {name: curve[row].tolist() for name, curve in per_ratio.items()}
