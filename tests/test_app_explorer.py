@@ -17,7 +17,7 @@ from magig_core.explorer.cancel import RunCancelled
 from magig_core.explorer.compute import prepare, run_methods
 from magig_core.explorer.estimate import PassSeconds, RunHistory, describe, estimate
 from magig_core.explorer.form import parse_target
-from magig_core.explorer.render import frames_at, method_maps, metrics_table
+from magig_core.explorer.render import accumulation_figure, frames_at, method_maps, metrics_table
 from magig_core.explorer.report import build_report, report_results, write_downloads
 from magig_core.explorer.result_cache import ResultCache, run_key
 from magig_core.explorer.settings import RunSettings, SettingsError, validate
@@ -218,6 +218,10 @@ def test_render_uses_one_colour_scale_and_skips_pathless_methods(run):
     nearest = results[0].frame_t[np.abs(results[0].frame_t - 0.4).argmin()]
     assert f"t={nearest:.2f}" in frames[0][1]
     np.testing.assert_array_equal(frames[0][0], results[0].frames[results[0].frame_at(0.4)])
+    lines = accumulation_figure(context, results).axes[0].get_lines()  # GI has no path to collect along
+    assert [line.get_label().split(" ·")[0] for line in lines] == ["MA-GIG", "GIG"]
+    np.testing.assert_array_equal(lines[0].get_ydata(), results[0].accumulation_mass)
+    assert f"t50 {results[0].scores['t50']:.2f}" in lines[0].get_label()
     headers, rows = metrics_table(context, results)
     assert headers[1:4] == ["DiffID top-1 ↑", "Insertion top-1 ↑", "Deletion top-1 ↓"]
     assert "Pixel RMSE AUC ↓" in headers
