@@ -146,7 +146,7 @@ def _explain_files(args: argparse.Namespace, methods: list[str], options: dict[s
         _save(stem, image[0].cpu(), results, classifier.class_names, psnr=psnr, scores=scores)
         np.savez_compressed(f"{stem}_attributions.npz", **_arrays(results))
         if args.animate:
-            _animate(stem, image[0].cpu(), results, classifier.class_names, args)
+            _animate(stem, image[0].cpu(), results, scores, classifier.class_names, args)
     bar.close()
     print(f"results written to {out_dir}/")
     return 0
@@ -188,7 +188,7 @@ def _print_summary(path: Path, result, class_names, scored) -> None:
     )
 
 
-def _animate(stem: Path, image, results: dict, class_names, args: argparse.Namespace) -> None:
+def _animate(stem: Path, image, results: dict, scores: dict, class_names, args: argparse.Namespace) -> None:
     import time
 
     from tqdm import tqdm
@@ -196,12 +196,12 @@ def _animate(stem: Path, image, results: dict, class_names, args: argparse.Names
     from magig_core.animation import explanation_panel
     from magig_core.attribution import method_spec
     from magig_core.attribution.registry import method_color
-    from magig_core.talk import TalkMethod, TalkOptions, write_talk_files
+    from magig_core.talk import TalkMethod, TalkOptions, slide_caption, write_talk_files
     from magig_core.viz import saliency, to_uint8
 
     start = time.perf_counter()
-    methods = [TalkMethod(method_spec(m).label, method_color(m), saliency(r.attributions[0]), explanation_panel(m, r))
-               for m, r in results.items()]
+    methods = [TalkMethod(method_spec(m).label, method_color(m), saliency(r.attributions[0]), explanation_panel(m, r),
+                          slide_caption(scores[m].scores)) for m, r in results.items()]
     target = int(next(iter(results.values())).targets[0])
     options = TalkOptions(size=args.animate_size, seconds=args.animate_seconds, video=f".{args.video}",
                           scale=args.slide_scale.replace("-", " "))
