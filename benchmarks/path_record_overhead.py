@@ -3,8 +3,10 @@
 "Without" replaces the record, in this process only, by one that keeps what the integrator kept before
 it (the running sum and each segment's signed sum): no absolute mass, no gradient or running-map copies
 at the shown positions. Both variants run alternately on the same images and models; the ratio of the
-fastest runs is printed with the peak resident memory of each (sampled every 2 ms) and the bytes the
-record's results hold. Run: ``MAGIG_THREADS=1 python benchmarks/path_record_overhead.py`` (about 2 min).
+fastest runs is printed with the share of a run spent inside the record (timed around its calls: on a busy
+machine the fastest-run ratio is mostly noise, this share is not), the peak resident memory of each variant
+(sampled every 2 ms) and the bytes the record's results hold.
+Run: ``MAGIG_THREADS=1 python benchmarks/path_record_overhead.py`` (a few minutes).
 """
 
 from __future__ import annotations
@@ -41,9 +43,32 @@ class UnrecordedPath(PathRecord):
         return RecordedPath(self._running, torch.stack(self._sums, dim=1), None, None, None)
 
 
+class TimedRecord(PathRecord):
+    """The real record, with the seconds spent inside it added up: its share of a run, robust to a busy
+    machine because both sides of the ratio slow down together."""
+
+    seconds = 0.0
+
+    def collect(self, contribution: torch.Tensor) -> None:
+        started = time.perf_counter()
+        super().collect(contribution)
+        TimedRecord.seconds += time.perf_counter() - started
+
+    def visit(self, grad: torch.Tensor | None, image01: Callable[[], torch.Tensor] | None = None) -> None:
+        started = time.perf_counter()
+        super().visit(grad, image01)
+        TimedRecord.seconds += time.perf_counter() - started
+
+    def finish(self) -> RecordedPath:
+        started = time.perf_counter()
+        recorded = super().finish()
+        TimedRecord.seconds += time.perf_counter() - started
+        return recorded
+
+
 @contextmanager
-def unrecorded() -> Iterator[None]:
-    integrator.PathRecord = UnrecordedPath
+def recording_with(record: type[PathRecord]) -> Iterator[None]:
+    integrator.PathRecord = record
     try:
         yield
     finally:
@@ -96,23 +121,27 @@ def main() -> None:
         timings: dict[str, list[float]] = {"recorded": [], "unrecorded": []}
         peaks: dict[str, int] = {"recorded": 0, "unrecorded": 0}
         held = 0
+        inside: list[float] = []
         for _ in range(args.repeats):
-            with unrecorded():
+            with recording_with(UnrecordedPath):
                 _, seconds, peak = peak_rss(run)
             timings["unrecorded"].append(seconds)
             peaks["unrecorded"] = max(peaks["unrecorded"], peak)
-            result, seconds, peak = peak_rss(run)
+            TimedRecord.seconds = 0.0
+            with recording_with(TimedRecord):
+                result, seconds, peak = peak_rss(run)
             timings["recorded"].append(seconds)
+            inside.append(TimedRecord.seconds / seconds)
             peaks["recorded"] = max(peaks["recorded"], peak)
             held = recorded_bytes(result)
         ratio = min(timings["recorded"]) / min(timings["unrecorded"])
         memory_ratio = peaks["recorded"] / peaks["unrecorded"]
-        report["methods"][method] = {"seconds": timings, "time_ratio": ratio, "peak_rss_bytes": peaks,
-                                     "peak_rss_ratio": memory_ratio, "recorded_bytes": held}
+        report["methods"][method] = {"seconds": timings, "time_ratio": ratio, "record_share": inside,
+                                     "peak_rss_bytes": peaks, "peak_rss_ratio": memory_ratio, "recorded_bytes": held}
         print(f"{method}: fastest {min(timings['recorded']):.3f} s recorded vs {min(timings['unrecorded']):.3f} s "
-              f"without (ratio {ratio:.3f}); peak RSS {peaks['recorded'] / 2**20:.0f} vs "
-              f"{peaks['unrecorded'] / 2**20:.0f} MiB (ratio {memory_ratio:.3f}); the record's results hold "
-              f"{held / 2**10:.0f} KiB", flush=True)
+              f"without (ratio {ratio:.3f}); inside the record {100 * max(inside):.2f} % of a run at most; peak RSS "
+              f"{peaks['recorded'] / 2**20:.0f} vs {peaks['unrecorded'] / 2**20:.0f} MiB (ratio {memory_ratio:.3f}); "
+              f"the record's results hold {held / 2**10:.0f} KiB", flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))
     print(f"wrote {args.out} ({args.size} px, {args.steps} steps, {args.frames} frames, "

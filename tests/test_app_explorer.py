@@ -224,7 +224,7 @@ def test_render_uses_one_colour_scale_and_skips_pathless_methods(run):
     assert f"t50 {results[0].scores['t50']:.2f}" in lines[0].get_label()
     headers, rows = metrics_table(context, results)
     assert headers[1:4] == ["DiffID top-1 ↑", "Insertion top-1 ↑", "Deletion top-1 ↓"]
-    assert "Pixel RMSE AUC ↓" in headers
+    assert "Pixel RMSE AUC ↓" in headers and "Energy in mask ↑" not in headers  # no masks: no empty column
     assert len(rows) == 3
 
 

@@ -163,24 +163,25 @@ def run_methods(
     for position, method in enumerate(settings.methods):
         label = method_spec(method).label
 
-        def callback(done: int, total: int, position: int = position, label: str = label) -> None:
-            if should_stop():
-                raise RunCancelled(f"Cancelled during {label}.")
-            if on_progress is not None:
-                on_progress((position + done / max(total, 1)) / count, f"{label}: step {done}/{total}")
+        def one(watch: WatchFn | None, progress: Callable[[float, str], None] | None, method: str = method,
+                position: int = position, label: str = label) -> MethodResult:
+            def callback(done: int, total: int) -> None:
+                if should_stop():
+                    raise RunCancelled(f"Cancelled during {label}.")
+                if progress is not None:
+                    progress((position + done / max(total, 1)) / count, f"{label}: step {done}/{total}")
+
+            return run_method(method, image01, classifier, autoencoder, settings, context, distance,
+                              references=references, callback=callback, watch=watch)
 
         if should_stop():
             raise RunCancelled(f"Cancelled before {label}.")
         if on_progress is not None:
             on_progress(position / count, f"{label}: starting")
-        def one(watch: WatchFn | None, method: str = method, callback=callback) -> MethodResult:
-            return run_method(method, image01, classifier, autoencoder, settings, context, distance,
-                              references=references, callback=callback, watch=watch)
-
         if live:
-            yield from stream(method, one)
+            yield from stream(method, one, on_progress)
         else:
-            yield one(None)
+            yield one(None, on_progress)
 
 
 def run_method(

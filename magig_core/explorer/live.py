@@ -21,6 +21,7 @@ from magig_core.attribution.path_record import PathSnapshot, WatchFn
 from magig_core.viz import to_uint8
 
 Result = TypeVar("Result")
+Progress = Callable[[float, str], None]
 
 
 @dataclass(frozen=True)
@@ -54,11 +55,13 @@ class _Stopped(Exception):
     """The consumer went away: the worker leaves its walk at the next shown position."""
 
 
-def stream(method: str, work: Callable[[WatchFn], Result]) -> Iterator[LiveMap | Result]:
-    """Run ``work(watch)`` in a worker thread; yield a ``LiveMap`` per shown position, then its result.
+def stream(method: str, work: Callable[[WatchFn, Progress], Result], on_progress: Progress | None = None
+           ) -> Iterator[LiveMap | Result]:
+    """Run ``work(watch, progress)`` in a worker thread; yield a ``LiveMap`` per shown position, then its result.
 
-    The worker sees the caller's context variables (a front end's progress reporting reads them); an error
-    in it is raised here; closing the iterator early stops the walk at its next shown position.
+    The worker's progress reports and errors are handed over too: ``on_progress`` is called and errors are
+    raised here, in the consumer's thread, so a caller that pauses at every hand-over (the device relay) is
+    only ever called from one thread. Closing the iterator early stops the walk at its next shown position.
     """
     updates: queue.Queue = queue.Queue()
     closed = threading.Event()
@@ -66,11 +69,14 @@ def stream(method: str, work: Callable[[WatchFn], Result]) -> Iterator[LiveMap |
     def watch(snapshot: PathSnapshot) -> None:
         if closed.is_set():
             raise _Stopped
-        updates.put(live_map(method, snapshot))
+        updates.put(("live", live_map(method, snapshot)))
+
+    def progress(done: float, text: str) -> None:
+        updates.put(("progress", (done, text)))
 
     def run() -> None:
         try:
-            updates.put(("result", work(watch)))
+            updates.put(("result", work(watch, progress)))
         except BaseException as err:  # handed to the consumer, which raises it
             updates.put(("error", err))
 
@@ -79,15 +85,17 @@ def stream(method: str, work: Callable[[WatchFn], Result]) -> Iterator[LiveMap |
     worker.start()
     try:
         while True:
-            item = updates.get()
-            if isinstance(item, LiveMap):
-                yield item
-                continue
-            kind, value = item
-            if kind == "error":
+            kind, value = updates.get()
+            if kind == "progress":
+                if on_progress is not None:
+                    on_progress(*value)
+            elif kind == "live":
+                yield value
+            elif kind == "error":
                 raise value
-            yield value
-            return
+            else:
+                yield value
+                return
     finally:
         closed.set()
         worker.join()

@@ -6,6 +6,7 @@ and numbers; nothing here touches a model.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -127,9 +128,11 @@ def live_accumulation_figure(live: LiveMap) -> Figure:
 
 
 def metrics_table(context: RunContext, results: Sequence[MethodResult]) -> tuple[list[str], list[list]]:
-    """Headers and one row per method; faithfulness scores are target-class probabilities on this image."""
-    headers = ["Method"] + [m.column(distance_label(context)) for m in METRICS] + ["Seconds"]
-    rows = [[r.label] + [_rounded(r.scores[m.name]) for m in METRICS] + [_rounded(r.seconds)] for r in results]
+    """Headers and one row per method: every metric of the list that some method of this run has a value for
+    (a column that would be empty for all, such as a mask's or one asked for elsewhere, is left out)."""
+    shown = [m for m in METRICS if any(math.isfinite(r.scores[m.name]) for r in results)]
+    headers = ["Method"] + [m.column(distance_label(context)) for m in shown] + ["Seconds"]
+    rows = [[r.label] + [_rounded(r.scores[m.name]) for m in shown] + [_rounded(r.seconds)] for r in results]
     return headers, rows
 
 
