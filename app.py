@@ -118,6 +118,7 @@ THREADS: runtime.ThreadPlan | None = None  # torch's threads for a run, fitted b
 WARMER: Warmer | None = None  # the gallery warm-up, started by launch()
 CANCELS = CancelFlags()
 DOWNLOADS = DownloadFolders(Path(tempfile.gettempdir()) / "magig-explorer-downloads")
+LIVE_SECONDS = 1.0  # a forming map is redrawn at most this often: drawing holds the interpreter for others
 UI = SimpleNamespace()  # the components, filled in by create_app; handlers key their outputs by them
 LOG = logging.getLogger("magig.app")
 # A share link is the Space's page on a Space (share_address), else a query put behind this page's address.
@@ -289,6 +290,7 @@ def explain(image, form: Form, style, scale, request: gr.Request,
     should_stop = any_of(flag.is_set, watch_current_event())
     stream = iter([hit]) if hit else RUNNER.stream(image, settings, gpu_seconds(expected))
     doing = "the set-up"
+    shown_live = 0.0
     try:
         for state in stream:
             if should_stop():
@@ -300,7 +302,9 @@ def explain(image, form: Form, style, scale, request: gr.Request,
             if state.complete and not state.from_cache:
                 EXPLORER.remember(image, state)
             if state.live is not None:  # a method's map forming while its path is walked
-                yield _live_views(state, style, scale)
+                if time.monotonic() - shown_live >= LIVE_SECONDS:
+                    shown_live = time.monotonic()
+                    yield _live_views(state, style, scale)
             elif not state.results:  # set up: clear the previous run's outputs, show the predictions
                 for note in state.notes:
                     gr.Warning(note, duration=12)
@@ -334,8 +338,7 @@ def scrub(position: float, state: RunState | None):
     return {UI.frames: frames_at(state.context, state.results, position),
             UI.confidence_plot: confidence_figure(state.context, state.results, marker=position),
             UI.distance_plot: distance_figure(state.context, state.results, marker=position),
-            UI.manifold_plot: manifold_figure(state.context, state.results, marker=position),
-            UI.accumulation_plot: accumulation_figure(state.context, state.results, marker=position)}
+            UI.manifold_plot: manifold_figure(state.context, state.results, marker=position)}
 
 
 @friendly
@@ -715,7 +718,7 @@ def _build_ui() -> gr.Blocks:
         stop.click(cancel, None, UI.status, cancels=[run_event], queue=False, api_name="cancel")
         examples.select(pick_example, None, [UI.image, UI.classifier, UI.autoencoder], api_visibility="undocumented",
                         show_progress="hidden", **QUICK_GROUP)
-        UI.position.input(scrub, [UI.position, UI.state], [UI.frames, *plots],
+        UI.position.input(scrub, [UI.position, UI.state], [UI.frames, *plots[:3]],
                           api_name="scrub", show_progress="hidden", trigger_mode="always_last", **QUICK_GROUP)
         gr.on([UI.style.change, UI.scale.change], restyle, [UI.style, UI.scale, UI.state], [UI.maps],
               show_progress="hidden", api_visibility="undocumented", **QUICK_GROUP)

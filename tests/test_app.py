@@ -31,8 +31,8 @@ from magig_core.viz import heatmap, robust_max, saliency
 # Gradio's own queue code trips pandas 3 deprecation warnings; they are not this app's to fix.
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore:.*:pandas.errors.Pandas4Warning")
 
-OUTPUTS = ("maps", "frames", "position", "confidence", "distance", "manifold", "table", "downloads", "status",
-           "predictions")
+OUTPUTS = ("maps", "frames", "position", "confidence", "distance", "manifold", "accumulation", "table", "downloads",
+           "status", "predictions")
 VALID = {"classifier": "demo-shapes", "autoencoder": "demo-shapes", "fraction": 0.0, "interpolation": "lerp",
          "objective": "prob", "target": "top-1 prediction", "precision": "fp32", "style": "heatmap",
          "scale": "shared"}
@@ -119,6 +119,7 @@ def test_explain_streams_maps_plots_and_metrics_consistent_with_explain(server, 
 
     assert [f["caption"].split(" ·")[0] for f in result["frames"]] == ["MA-GIG", "GIG"]
     assert result["confidence"]["type"] == "matplotlib" and result["distance"]["type"] == "matplotlib"
+    assert result["accumulation"]["type"] == "matplotlib"
     table = result["table"]
     assert table["headers"][:2] == ["Method", metric("diffid_top1").column()] and table["headers"][-1] == "Seconds"
     assert set(table["headers"][1:-1]) <= {m.column(distance) for m in METRICS for distance in ("LPIPS", "Pixel RMSE")}
@@ -140,12 +141,12 @@ def test_scrub_shows_each_session_its_own_run(server, examples, tmp_path):
     first, second = new_client(url, tmp_path / "a"), new_client(url, tmp_path / "b")
     run_explain(first, examples[1], ["ma-gig", "ig"], steps=8)
     run_explain(second, examples[4], ["ig"], steps=6)
-    frames, _, _, _ = first.predict(0.0, api_name="/scrub")
+    frames, *_ = first.predict(0.0, api_name="/scrub")
     assert [f["caption"].split(" ·")[1].strip() for f in frames] == ["t=0.00", "t=0.00"]
     for frame in frames:  # both paths start at the raw black baseline
         assert np.asarray(Image.open(frame["image"])).max() == 0
     for client, image, methods in ((first, examples[1], 2), (second, examples[4], 1)):
-        last, _, _, _ = client.predict(1.0, api_name="/scrub")
+        last, *_ = client.predict(1.0, api_name="/scrub")
         assert len(last) == methods
         expected = np.asarray(load_image(image).image)
         np.testing.assert_array_equal(np.asarray(Image.open(last[0]["image"]).convert("RGB")), expected)

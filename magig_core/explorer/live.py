@@ -22,6 +22,7 @@ from magig_core.viz import to_uint8
 
 Result = TypeVar("Result")
 Progress = Callable[[float, str], None]
+PROGRESS_SECONDS = 0.05  # how often the worker's latest progress report is passed on
 
 
 @dataclass(frozen=True)
@@ -52,27 +53,39 @@ def live_map(method: str, snapshot: PathSnapshot) -> LiveMap:
 
 
 class _Stopped(Exception):
-    """The consumer went away: the worker leaves its walk at the next shown position."""
+    """The consumer went away: the worker leaves its walk at its next hand-over."""
 
 
 def stream(method: str, work: Callable[[WatchFn, Progress], Result], on_progress: Progress | None = None
            ) -> Iterator[LiveMap | Result]:
     """Run ``work(watch, progress)`` in a worker thread; yield a ``LiveMap`` per shown position, then its result.
 
-    The worker's progress reports and errors are handed over too: ``on_progress`` is called and errors are
-    raised here, in the consumer's thread, so a caller that pauses at every hand-over (the device relay) is
-    only ever called from one thread. Closing the iterator early stops the walk at its next shown position.
+    ``on_progress`` and errors reach the consumer's thread: the latest progress report is passed on every
+    ``PROGRESS_SECONDS`` (never a hand-over per path step: two thread switches per step slowed every other
+    request of the server), errors are raised here, so a caller that pauses at every hand-over (the device
+    relay) is only ever called from one thread. The worker waits at each shown position until the consumer
+    asks for the next value; closing the iterator early stops the walk there.
     """
     updates: queue.Queue = queue.Queue()
+    resume = threading.Semaphore(0)
     closed = threading.Event()
+    latest: list[tuple[float, str] | None] = [None]
 
     def watch(snapshot: PathSnapshot) -> None:
         if closed.is_set():
             raise _Stopped
         updates.put(("live", live_map(method, snapshot)))
+        resume.acquire()
+        if closed.is_set():
+            raise _Stopped
 
     def progress(done: float, text: str) -> None:
-        updates.put(("progress", (done, text)))
+        latest[0] = (done, text)
+
+    def forward() -> None:
+        report, latest[0] = latest[0], None
+        if report is not None and on_progress is not None:
+            on_progress(*report)
 
     def run() -> None:
         try:
@@ -85,17 +98,19 @@ def stream(method: str, work: Callable[[WatchFn, Progress], Result], on_progress
     worker.start()
     try:
         while True:
-            kind, value = updates.get()
-            if kind == "progress":
-                if on_progress is not None:
-                    on_progress(*value)
-            elif kind == "live":
-                yield value
-            elif kind == "error":
+            try:
+                kind, value = updates.get(timeout=PROGRESS_SECONDS)
+            except queue.Empty:
+                forward()
+                continue
+            forward()
+            if kind == "error":
                 raise value
-            else:
-                yield value
+            yield value
+            if kind != "live":
                 return
+            resume.release()
     finally:
         closed.set()
+        resume.release()  # a worker waiting at a shown position sees the close and leaves its walk
         worker.join()
