@@ -291,8 +291,7 @@ def explain(image, classifier, autoencoder, methods, steps, fraction, interpolat
                     gr.Warning(note, duration=12)
                 yield _cleared(state)
             elif state.from_cache or not state.complete:  # the final state repeats the last method's
-                finished = len(state.results) == len(state.settings.methods)
-                yield _views(state, style, scale, 0.5, downloads=finished)
+                yield _views(state, style, scale, 0.5, downloads=state.scored)
     finally:
         CANCELS.finish(request.session_hash, flag)
         release_memory()  # a run leaves figures and autograd graphs in cycles, and freed heap pages
