@@ -33,6 +33,7 @@ from magig_core.metrics.scores import Scores, frame_positions, score
 from magig_core.viz import to_uint8
 
 TOP_K = 5
+PROGRESS = None  # the index of a progress event in ``stream_methods``' queue
 
 
 @dataclass
@@ -185,8 +186,9 @@ def stream_methods(
 
     Up to ``workers`` methods walk at once, each in its own thread followed by its own scoring, so one
     method's scoring overlaps the others' walks (on a CPU each walk uses the threads the run plan gives
-    it, one at 64 px; torch releases the GIL inside every pass). A failure or cancellation in one method
-    stops the others at their next path step and is raised here.
+    it, one at 64 px; torch releases the GIL inside every pass). Progress is reported from the calling
+    thread, as a front end's progress bar expects. A failure or cancellation in one method stops the others
+    at their next path step and is raised here.
     """
     methods = list(settings.methods)
     events: queue.Queue = queue.Queue()
@@ -199,18 +201,20 @@ def stream_methods(
     def job(index: int, method: str) -> None:
         label = method_spec(method).label
 
+        def progress(text: str) -> None:  # reported from the consuming thread (a front end's own)
+            if on_progress is not None:
+                events.put((PROGRESS, (sum(fractions) / len(methods), text)))
+
         def callback(done: int, total: int) -> None:
             if stopping():
                 raise RunCancelled(f"Cancelled during {label}.")
             fractions[index] = done / max(total, 1)
-            if on_progress is not None:
-                on_progress(sum(fractions) / len(methods), f"{label}: step {done}/{total}")
+            progress(f"{label}: step {done}/{total}")
 
         try:
             if stopping():
                 raise RunCancelled(f"Cancelled before {label}.")
-            if on_progress is not None:
-                on_progress(sum(fractions) / len(methods), f"{label}: starting")
+            progress(f"{label}: starting")
             explanation, seconds = walk_method(method, image01, classifier, autoencoder, settings, context,
                                                references=references, callback=callback)
             fractions[index] = 1.0
@@ -227,10 +231,15 @@ def stream_methods(
     try:
         for index, method in enumerate(methods):
             pool.submit(job, index, method)
-        for _ in range(2 * len(methods)):
+        delivered = 0
+        while delivered < 2 * len(methods):
             index, item = events.get()
             if isinstance(item, BaseException):
                 raise item
+            if index is PROGRESS:
+                on_progress(*item)
+                continue
+            delivered += 1
             yield index, item
     finally:
         failed.set()  # a consumer that stopped early (or an error) stops the walks still running
