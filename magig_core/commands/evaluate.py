@@ -21,24 +21,33 @@ import torch
 
 from magig_core import runtime
 from magig_core.attribution.registry import method_spec
+from magig_core.commands.option_help import fraction_help, interpolation_help, steps_help
 from magig_core.data import datasets
 from magig_core.data.datasets import DatasetError, ImageSet
 from magig_core.errors import WeightsUnavailableError
 from magig_core.evaluation import distributed
+from magig_core.evaluation.fidelity import Reconstruction, fidelity_summary, reconstruction_quality
 from magig_core.evaluation.loop import EvaluationSettings, run_jobs
 from magig_core.evaluation.plan import (
     Job,
     PlanError,
     build_jobs,
+    parse_grid,
     parse_methods,
-    parse_per_method,
     require_autoencoders,
 )
 from magig_core.evaluation.records import RecordWriter, rank_file, read_records, write_merged
-from magig_core.evaluation.summary import add_paired_differences, summarize_job, write_summary
+from magig_core.evaluation.summary import (
+    PAIRED,
+    add_paired_differences,
+    resolve_reference,
+    summarize_job,
+    write_summary,
+)
 from magig_core.metrics.faithfulness import IMPUTATIONS, PAPER_RATIOS
 from magig_core.metrics.perceptual import LPIPS_NETS, LpipsUnavailableError, load_frame_distance
 
+EXTRA_METRICS = ("emprt",)  # metrics that cost more than scoring and are computed only when asked for
 DATASETS = ("imagefolder", "imagenet", "pet", "flowers", "csv", "cifar10")
 DEMO_DEFAULT_LIMIT = 60
 BUNDLED_DATA = "bundled"
@@ -71,19 +80,26 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
     models.add_argument("--methods", default="ig,gig,ma-gig",
                         help="comma-separated methods, or all (default ig,gig,ma-gig)")
     models.add_argument("--reference-method", default="ma-gig",
-                        help="the method every other one is compared with, image by image (default ma-gig)")
+                        help="the row every other one is compared with, image by image: a method (its first row) "
+                             "or a row as the table names it, e.g. 'ma-gig fraction=0.05' (default ma-gig)")
     models.add_argument("--autoencoder", help="autoencoder for eig/mig/ma-gig: NAME, or method=NAME,... "
-                                              "(default for demo: demo-shapes; for cifar10: taef2)")
+                                              "(default for demo: demo-shapes; for cifar10: taef2); several "
+                                              "names give one row each, e.g. ma-gig=taef2,taef2-q1,taef2-q2")
     models.add_argument("--autoencoder-weights", help="local autoencoder weights folder/file (all autoencoders)")
-    models.add_argument("--steps", help="path points: N, or method=N,... (defaults: 200; IG2 201)")
-    models.add_argument("--fraction", help="guided fraction: F, or gig=0.1,ma-gig=0.05 (the defaults)")
-    models.add_argument("--interpolation", help="lerp or slerp (eig, ma-gig): VALUE or method=VALUE,...")
+    models.add_argument("--steps", help=steps_help())
+    models.add_argument("--fraction", help=fraction_help() + "; several values give one row each: "
+                                           "ma-gig=0.01,0.05,0.1,0.2 (so do several values of --steps, "
+                                           "--interpolation and --autoencoder)")
+    models.add_argument("--interpolation", help=interpolation_help())
     models.add_argument("--objective", choices=("prob", "logit"), default="prob")
     models.add_argument("--ig2-references", type=int, default=100,
                         help="IG2 reference bank: the first N images of the order (paper: 100)")
 
     metric = parser.add_argument_group("metric")
     metric.add_argument("--imputation", choices=IMPUTATIONS, default="mean")
+    metric.add_argument("--metrics", default="",
+                        help="extra columns, computed on request: emprt (Efficient MPRT through Quantus; the method "
+                             "runs once more per image, on a copy of the classifier with every layer re-initialized)")
     metric.add_argument("--stability", type=int, default=0,
                         help="K >= 2: each map's stability_iou / stability_rank over K perturbed runs (path points "
                              "N, N-1, ...; K times the cost; default off)")
@@ -101,7 +117,8 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--batch-size", type=int, default=1, help="images explained together (default 1)")
     run.add_argument("--metric-batch-size", type=int, default=64, help="perturbed images per forward pass")
     run.add_argument("--seed", type=int, default=0)
-    run.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    run.add_argument("--device", default=None,
+                     help="cuda or cpu (default: cuda when available; cuda:N names one GPU)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -249,12 +266,13 @@ def _run(args: argparse.Namespace, group: distributed.ProcessGroup) -> int:
         raise PlanError("name a classifier with --classifier (e.g. resnet18, resnet18-pet, demo-shapes)")
     methods = parse_methods(args.methods)
     ratios = _parse_ratios(args.ratios)
-    autoencoders = parse_per_method(args.autoencoder or default_autoencoder, "autoencoder", methods)
+    extra = _parse_metrics(args.metrics)
+    autoencoders = parse_grid(args.autoencoder or default_autoencoder, "autoencoder", methods)
     require_autoencoders(methods, autoencoders)
     per_method = {
-        "steps": parse_per_method(args.steps, "steps", methods, int),
-        "fractions": parse_per_method(args.fraction, "fraction", methods, float),
-        "interpolations": parse_per_method(args.interpolation, "interpolation", methods),
+        "steps": parse_grid(args.steps, "steps", methods, int),
+        "fractions": parse_grid(args.fraction, "fraction", methods, float),
+        "interpolations": parse_grid(args.interpolation, "interpolation", methods),
     }
     device = group.device(args.device)
     models = _Models(args, device, _per_name(args.classifier_weights, classifiers, "--classifier-weights"))
@@ -270,6 +288,8 @@ def _run(args: argparse.Namespace, group: distributed.ProcessGroup) -> int:
     common = {"objective": args.objective, "seed": args.seed, "imputation": args.imputation, "ratios": list(ratios),
               "image_size": size, "dataset": image_set.name,
               "order": _order(args, demo)}
+    if extra:
+        common["metrics"] = list(extra)
     draws_references = any(method_spec(m).draws_references for m in methods)
     if draws_references:
         common["ig2_references"] = args.ig2_references
@@ -286,6 +306,7 @@ def _run(args: argparse.Namespace, group: distributed.ProcessGroup) -> int:
                if value > (0 if name == "stability" else 1)}
     jobs = build_jobs(classifiers, methods, common=common, autoencoders=autoencoders, repeats=repeats,
                       **per_method)
+    reference = resolve_reference(args.reference_method, [job.row for job in jobs])
     references = None
     if draws_references:  # the paper's bank: the first images of the whole order, whatever --limit says
         bank = range(min(args.ig2_references, len(whole_set)))
@@ -296,19 +317,42 @@ def _run(args: argparse.Namespace, group: distributed.ProcessGroup) -> int:
     settings = EvaluationSettings(
         batch_size=args.batch_size, metric_batch_size=args.metric_batch_size, ratios=ratios,
         imputation=args.imputation, objective=args.objective, seed=args.seed,
-        distance_images=args.path_distance_images, progress=not args.no_progress and group.is_main,
+        distance_images=args.path_distance_images, progress=not args.no_progress and group.is_main, metrics=extra,
     )
     written = run_jobs(image_set, jobs, models, settings, done, RecordWriter(rank_file(args.out, group.rank)),
                        group, device, references=references, distance=distance)
     written = group.total(written, device)
     if group.is_main:
-        _finish(args, image_set, jobs, ratios, written, time.perf_counter() - started, group, distance)
+        fidelity = _fidelity(jobs, models, image_set, device)
+        _finish(args, image_set, jobs, ratios, written, time.perf_counter() - started, group, distance,
+                reference=reference, fidelity=fidelity, extra=extra)
     group.barrier()
     return 0
 
 
+def _parse_metrics(text: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(name.strip().lower() for name in text.split(",") if name.strip()))
+    unknown = [name for name in names if name not in EXTRA_METRICS]
+    if unknown:
+        raise PlanError(f"--metrics {text!r}: {', '.join(unknown)} is not computed on request; choose from "
+                        f"{', '.join(EXTRA_METRICS)} (the other metrics are always in the summary)")
+    return names
+
+
+def _fidelity(jobs: list[Job], models: _Models, image_set: ImageSet, device: torch.device) -> dict[str, Reconstruction]:
+    """Reconstruction quality of every autoencoder, where a method's rows use several of them."""
+    per_method: dict[tuple[str, str], set[str]] = {}
+    for job in jobs:
+        if job.autoencoder is not None:
+            per_method.setdefault((job.classifier, job.method), set()).add(job.autoencoder)
+    if all(len(names) < 2 for names in per_method.values()):
+        return {}
+    names = sorted(set().union(*per_method.values()))
+    return {name: reconstruction_quality(name, models.autoencoder(name), image_set, device) for name in names}
+
+
 def _finish(args, image_set: ImageSet, jobs: list[Job], ratios, written: int, seconds: float, group,
-            distance) -> None:
+            distance, *, reference: str, fidelity: dict[str, Reconstruction], extra: tuple[str, ...]) -> None:
     records = read_records(args.out)
     wanted = {item.image_id for item in image_set.items}
     hashes = {job.hash for job in jobs}
@@ -317,14 +361,16 @@ def _finish(args, image_set: ImageSet, jobs: list[Job], ratios, written: int, se
     for job in jobs:
         mine = [r for (image_id, h), r in records.items() if h == job.hash and image_id in wanted]
         results.append(summarize_job(job, sorted(mine, key=lambda r: r.index)))
-    add_paired_differences(results, method_spec(args.reference_method).name)
+    add_paired_differences(results, reference)
     missing = len(wanted) * len(hashes) - sum(r["images"] for r in results)
     summary = {
         "dataset": image_set.name,
         "data": str(args.data),
         "images": len(image_set),
         "ratios": list(ratios),
+        "metrics": list(extra),
         "results": results,
+        "fidelity": fidelity_summary(results, fidelity, PAIRED) if fidelity else None,
         "command": sys.argv,
         "arguments": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "versions": _versions(),

@@ -7,6 +7,7 @@ processes: a run split over ranks gives the same records as one process.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,9 +22,10 @@ from magig_core.data.datasets import ImageSet
 from magig_core.evaluation.distributed import ProcessGroup, shard
 from magig_core.evaluation.plan import Job
 from magig_core.evaluation.records import ImageRecord, RecordWriter
+from magig_core.metrics.emprt import emprt
 from magig_core.metrics.perceptual import FrameDistance
 from magig_core.metrics.scored_method import ScoredMethod
-from magig_core.metrics.scores import score
+from magig_core.metrics.scores import Scores, score
 
 
 @dataclass
@@ -36,6 +38,7 @@ class EvaluationSettings:
     seed: int
     distance_images: int  # path-distance curves for the first N images of the order (0 = none)
     progress: bool
+    metrics: tuple[str, ...] = ()  # metrics computed on request only (``emprt``)
 
 
 def _batches(num_images: int, batch_size: int) -> list[range]:
@@ -112,6 +115,14 @@ def _evaluate_batch(
     scores = score(explanation, classifier, images, ratios=settings.ratios, imputation=settings.imputation,
                    batch_size=settings.metric_batch_size, distance=distance if want_frames else None,
                    autoencoder=autoencoder if want_frames else None)
+    if "emprt" in settings.metrics:
+        def rerun(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+            return explain(inputs, model, job.method, autoencoder=autoencoder, targets=targets,
+                           objective=settings.objective, seed=seed, references=references,
+                           **job.explain_kwargs).attributions
+
+        values = emprt(rerun, classifier, images, labels, explanation.attributions)
+        scores = [_with_value(s, "emprt", float(v)) for s, v in zip(scores, values, strict=True)]
     metric_seconds = time.perf_counter() - started
     del explanation  # attributions are never kept: each image's outcome is final once scored
     return [
@@ -121,3 +132,7 @@ def _evaluate_batch(
                     metric_seconds=metric_seconds / len(indices))
         for row, i in enumerate(indices)
     ]
+
+
+def _with_value(scores: Scores, name: str, value: float) -> Scores:
+    return dataclasses.replace(scores, values={**scores.values, name: value})

@@ -8,8 +8,9 @@ with the same settings resumes and a changed setting starts fresh records beside
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,37 +44,55 @@ def _reads(method: str, option: str, *, shared: bool) -> bool:
     return option in (spec.shared_options if shared else spec.option_names)
 
 
-def parse_per_method(
+def parse_grid(
     text: str | None, option: str, methods: list[str], cast: Callable[[str], Any] = str
-) -> dict[str, Any]:
-    """``"v"`` → every method that shares the option gets v; ``"a=v1,b=v2"`` → per method.
+) -> dict[str, list[Any]]:
+    """Values per method, several allowed: ``"v"`` or ``"v1,v2"`` → every method that shares the option;
+    ``"a=v1,v2,b=v3"`` → a gets v1 and v2, b gets v3 (a bare value belongs to the last method named).
 
-    A single value never reaches a method for which the option means something else: ``--steps 200``
-    leaves IG2's 201 search steps alone and ``--interpolation slerp`` leaves EIG linear; name the method
-    (``ig2=150``, ``eig=slerp``) to set it there.
+    A value without a method name never reaches a method for which the option means something else:
+    ``--steps 200`` leaves IG2's 201 search steps alone and ``--interpolation slerp`` leaves EIG linear;
+    name the method (``ig2=150``, ``eig=slerp``) to set it there.
     """
-    concerned = [m for m in methods if _reads(m, option, shared=True)]
+    flag = f"--{option.replace('_', '-')}"
     if text is None or not text.strip():
         return {}
-    values: dict[str, Any] = {}
     parts = [p.strip() for p in text.split(",") if p.strip()]
+    values: dict[str, list[Any]] = {}
     try:
-        if all("=" not in p for p in parts) and len(parts) == 1:
-            return {m: cast(parts[0]) for m in concerned}
+        if all("=" not in p for p in parts):
+            concerned = [m for m in methods if _reads(m, option, shared=True)]
+            return {m: [cast(p) for p in parts] for m in concerned}
+        if "=" not in parts[0]:
+            raise PlanError(f"{flag} {text!r}: start with method=value, e.g. gig=0.1,ma-gig=0.01,0.05")
+        method = ""
         for part in parts:
-            name, sep, value = part.partition("=")
-            if not sep:
-                raise PlanError(f"--{option.replace('_', '-')} {text!r}: write one value or method=value pairs, "
-                                f"e.g. gig=0.1,ma-gig=0.05")
-            method = method_spec(name).name
-            if not _reads(method, option, shared=False):
-                raise PlanError(f"--{option.replace('_', '-')} does not apply to {method}")
-            values[method] = cast(value.strip())
+            name, sep, value = part.rpartition("=")
+            if sep:
+                method = method_spec(name).name
+                if not _reads(method, option, shared=False):
+                    raise PlanError(f"{flag} does not apply to {method}")
+                if method in values:
+                    raise PlanError(f"{flag} names {method} twice; list its values after one {method}=")
+                values[method] = []
+            values[method].append(cast(value.strip()))
     except (TypeError, ValueError) as err:
         if isinstance(err, PlanError):
             raise
-        raise PlanError(f"--{option.replace('_', '-')} {text!r}: {err}") from err
+        raise PlanError(f"{flag} {text!r}: {err}") from err
     return values
+
+
+def parse_per_method(
+    text: str | None, option: str, methods: list[str], cast: Callable[[str], Any] = str
+) -> dict[str, Any]:
+    """One value per method, in ``parse_grid``'s syntax: ``"v"`` or ``"a=v1,b=v2"`` (for single runs)."""
+    grid = parse_grid(text, option, methods, cast)
+    several = sorted(m for m, v in grid.items() if len(v) > 1)
+    if several:
+        raise PlanError(f"--{option.replace('_', '-')} {text!r}: one value per method here ({', '.join(several)} "
+                        "got several); write one value or method=value pairs, e.g. gig=0.1,ma-gig=0.05")
+    return {m: v[0] for m, v in grid.items()}
 
 
 def require_autoencoders(methods: list[str], autoencoders: dict[str, str]) -> None:
@@ -90,17 +109,25 @@ def config_hash(config: dict[str, Any]) -> str:
 
 @dataclass
 class Job:
-    """One (classifier, method) pair and the settings it is evaluated with."""
+    """One row of the table on one classifier: a method and the settings it is evaluated with.
+
+    ``row`` names the row: the method, plus ``option=value`` for each option the grid varies for it.
+    """
 
     classifier: str
     method: str
     explain_kwargs: dict[str, Any]
     config: dict[str, Any]  # everything that shapes the numbers (hashed)
     autoencoder: str | None = None
+    row: str = ""
     hash: str = field(init=False)
 
     def __post_init__(self) -> None:
         self.hash = config_hash(self.config)
+        self.row = self.row or self.method
+
+
+GRID_OPTIONS = ("autoencoder", "steps", "fraction", "interpolation")  # the order of a row name's parts
 
 
 def build_jobs(
@@ -108,31 +135,36 @@ def build_jobs(
     methods: list[str],
     *,
     common: dict[str, Any],
-    steps: dict[str, int],
-    fractions: dict[str, float],
-    interpolations: dict[str, str],
-    autoencoders: dict[str, str],
+    steps: Mapping[str, Any],
+    fractions: Mapping[str, Any],
+    interpolations: Mapping[str, Any],
+    autoencoders: Mapping[str, Any],
     repeats: dict[str, int] | None = None,
 ) -> list[Job]:
-    """Jobs in the table's order: classifiers as given, methods in the paper's row order. ``repeats``
+    """Jobs in the table's order: classifiers as given, methods in the paper's row order, then each method's
+    grid (every combination of the values given for it, a value or a list of values per option). ``repeats``
     (``stability``, ``average``) go to every method's ``explain`` call; unset, a job's hash is as before."""
     ordered = sorted(methods, key=lambda method: method_spec(method).paper_order)
+    given = dict(zip(GRID_OPTIONS, (autoencoders, steps, fractions, interpolations), strict=True))
     jobs = []
     for clf in classifiers:
         for method in ordered:
-            kwargs: dict[str, Any] = {}
-            if method in steps:
-                kwargs["steps"] = steps[method]
-            if method in fractions:
-                kwargs["fraction"] = fractions[method]
-            if method in interpolations:
-                kwargs["interpolation"] = interpolations[method]
-            kwargs.update(repeats or {})
-            autoencoder = autoencoders.get(method)
-            _check_settings(method, kwargs)
-            config = {"classifier": clf, "method": method, "autoencoder": autoencoder, **common, **kwargs}
-            jobs.append(Job(clf, method, kwargs, config, autoencoder))
+            axes = {option: _as_list(values[method]) for option, values in given.items() if method in values}
+            varied = [option for option, values in axes.items() if len(values) > 1]
+            for combination in itertools.product(*axes.values()):
+                chosen = dict(zip(axes, combination, strict=True))
+                autoencoder = chosen.pop("autoencoder", None)
+                kwargs = {option: chosen[option] for option in GRID_OPTIONS if option in chosen}
+                kwargs.update(repeats or {})
+                _check_settings(method, kwargs)
+                config = {"classifier": clf, "method": method, "autoencoder": autoencoder, **common, **kwargs}
+                row = " ".join([method, *(f"{o}={autoencoder if o == 'autoencoder' else kwargs[o]}" for o in varied)])
+                jobs.append(Job(clf, method, kwargs, config, autoencoder, row))
     return jobs
+
+
+def _as_list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
 def _check_settings(method: str, kwargs: dict[str, Any]) -> None:

@@ -10,18 +10,20 @@ from __future__ import annotations
 import csv
 import json
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from magig_core.attribution.registry import method_spec
-from magig_core.evaluation.plan import Job
+from magig_core.evaluation.fidelity import fidelity_markdown
+from magig_core.evaluation.plan import Job, PlanError
 from magig_core.evaluation.records import ImageRecord
 from magig_core.metrics.definitions import METRIC_NAMES, metric
 from magig_core.metrics.scores import GAME_CURVES
 
 PAIRED = "diffid_top1"  # the metric compared image by image with the reference method
 CSV_FIELDS = ("classifier", "method", "images", *METRIC_NAMES, f"{PAIRED}_se", f"paired_{PAIRED}",
-              f"paired_{PAIRED}_se", "original_accuracy", "distance", "seconds_per_image", "config_hash")
+              f"paired_{PAIRED}_se", "original_accuracy", "distance", "seconds_per_image", "config_hash", "row")
 
 
 def _mean(values: list[Any]) -> float | None:
@@ -51,6 +53,7 @@ def summarize_job(job: Job, records: list[ImageRecord]) -> dict[str, Any]:
     distances = {s.distance for s in scores if s.distance}
     summary: dict[str, Any] = {
         "classifier": job.classifier,
+        "row": job.row,
         "method": job.method,
         "config_hash": job.hash,
         "config": job.config,
@@ -71,13 +74,36 @@ def _finite_or_none(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def add_paired_differences(results: list[dict[str, Any]], reference: str) -> None:
-    """Per classifier, each method's top-1 DiffID minus the reference method's on the same images (mean ± s.e.).
+def row_name(result: dict[str, Any]) -> str:
+    """The row a result fills: its method, plus ``option=value`` for each option a grid varies."""
+    return result.get("row") or result["method"]
 
-    Images are paired, so the image-to-image spread that both methods share cancels: the s.e. of the
-    difference says whether a gap between two methods is larger than noise.
+
+def row_label(row: str) -> str:
+    """A row as tables show it: the method's label, then what the grid varies (``MA-GIG fraction=0.05``)."""
+    method, _, rest = row.partition(" ")
+    return " ".join([method_spec(method).label, *([rest] if rest else [])])
+
+
+def resolve_reference(reference: str, rows: list[str]) -> str:
+    """The row a ``--reference-method`` value names: a row as written (any alias of its method), or a
+    method alone, which means that method's first row."""
+    method, _, rest = reference.strip().partition(" ")
+    wanted = " ".join([method_spec(method).name, *rest.split()])
+    if wanted in rows or rest:
+        if wanted not in rows:
+            raise PlanError(f"no row {reference!r} to compare with; the rows are: {'; '.join(rows)}")
+        return wanted
+    return next((row for row in rows if row.partition(" ")[0] == wanted), wanted)
+
+
+def add_paired_differences(results: list[dict[str, Any]], reference: str) -> None:
+    """Per classifier, each row's top-1 DiffID minus the reference row's on the same images (mean ± s.e.).
+
+    Images are paired, so the image-to-image spread that both rows share cancels: the s.e. of the
+    difference says whether a gap between two methods (or two settings of one) is larger than noise.
     """
-    by_cell = {(r["classifier"], r["method"]): r for r in results}
+    by_cell = {(r["classifier"], row_name(r)): r for r in results}
     for result in results:
         base = by_cell.get((result["classifier"], reference))
         if base is None or result is base:
@@ -91,19 +117,19 @@ def add_paired_differences(results: list[dict[str, Any]], reference: str) -> Non
 
 
 def uncertainty_table(results: list[dict[str, Any]]) -> str:
-    """Top-1 DiffID mean ± standard error per method and classifier, and the paired difference to the reference."""
+    """Top-1 DiffID mean ± standard error per row and classifier, and the paired difference to the reference."""
     reference = next((r["paired_reference"] for r in results if r.get("paired_reference")), None)
     label = metric(PAIRED).label
     header = ["Method", "Classifier", "images", f"{label} ± s.e."]
     if reference is not None:
-        header.append(f"paired Δ {label} vs {method_spec(reference).label} ± s.e.")
+        header.append(f"paired Δ {label} vs {row_label(reference)} ± s.e.")
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for r in results:
-        row = [method_spec(r["method"]).label, r["classifier"], str(r["images"]),
+        row = [row_label(row_name(r)), r["classifier"], str(r["images"]),
                _with_error(r[PAIRED], r.get(f"{PAIRED}_se"))]
         if reference is not None:
             paired = _with_error(r.get(f"paired_{PAIRED}"), r.get(f"paired_{PAIRED}_se"), sign=True)
-            row.append("–" if r["method"] == reference else paired)
+            row.append("–" if row_name(r) == reference else paired)
         lines.append("| " + " | ".join(row) + " |")
     return "\n".join(lines) + "\n"
 
@@ -123,8 +149,13 @@ def write_summary(out_dir: Path, summary: dict[str, Any]) -> dict[str, Path]:
         writer = csv.DictWriter(handle, fieldnames=CSV_FIELDS, extrasaction="ignore")
         writer.writeheader()
         writer.writerows(summary["results"])
-    table = markdown_table(summary["results"], summary["ratios"], summary.get("dataset", ""))
-    paths["markdown"].write_text(table + "\n" + uncertainty_table(summary["results"]))
+    table = markdown_table(summary["results"], summary["ratios"], summary.get("dataset", ""),
+                           extra=summary.get("metrics", ()))
+    fidelity = ""
+    if summary.get("fidelity"):
+        fidelity = fidelity_markdown(summary["fidelity"], summary["results"], PAIRED, f"paired_{PAIRED}",
+                                     metric(PAIRED).label)
+    paths["markdown"].write_text(table + "\n" + uncertainty_table(summary["results"]) + fidelity)
     return paths
 
 
@@ -135,12 +166,15 @@ def _fmt(value: float | None) -> str:
 TABLE_METRICS = ("diffid_top1", "insertion_top1", "deletion_top1")  # the paper's Table 1 columns
 
 
-def markdown_table(results: list[dict[str, Any]], ratios: list[float], dataset: str = "") -> str:
-    """Method rows × classifier column groups of the paper's top-1 games, best DiffID per column in bold."""
+def markdown_table(results: list[dict[str, Any]], ratios: list[float], dataset: str = "",
+                   extra: Sequence[str] = ()) -> str:
+    """Rows × classifier column groups of the paper's top-1 games (and the ``extra`` metrics asked for), best
+    DiffID per column in bold. A row is a method, or one setting of it where a grid varies its options."""
+    columns = (*TABLE_METRICS, *extra)
     classifiers = list(dict.fromkeys(r["classifier"] for r in results))
-    methods = list(dict.fromkeys(r["method"] for r in results))
-    cell = {(r["classifier"], r["method"]): r for r in results}
-    header = ["Method"] + [f"{c} {metric(name).column()}" for c in classifiers for name in TABLE_METRICS]
+    methods = list(dict.fromkeys(row_name(r) for r in results))
+    cell = {(r["classifier"], row_name(r)): r for r in results}
+    header = ["Method"] + [f"{c} {metric(name).column()}" for c in classifiers for name in columns]
     lines = [f"**{dataset}**", ""] if dataset else []
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     ranked = TABLE_METRICS[0]
@@ -149,13 +183,13 @@ def markdown_table(results: list[dict[str, Any]], ratios: list[float], dataset: 
         scores = [cell[(c, m)][ranked] for m in methods if (c, m) in cell and cell[(c, m)][ranked] is not None]
         best[c] = max(scores) if scores else None
     for m in methods:
-        row = [method_spec(m).label]
+        row = [row_label(m)]
         for c in classifiers:
             r = cell.get((c, m))
             if r is None:
-                row += ["–"] * len(TABLE_METRICS)
+                row += ["–"] * len(columns)
                 continue
-            values = [_fmt(r[name]) for name in TABLE_METRICS]
+            values = [_fmt(r.get(name)) for name in columns]
             if r[ranked] is not None and r[ranked] == best[c] and len(methods) > 1:
                 values[0] = f"**{values[0]}**"
             row += values

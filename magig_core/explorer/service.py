@@ -27,7 +27,14 @@ from magig_core.explorer.compute import (
     stream_methods,
     top_predictions,
 )
-from magig_core.explorer.estimate import Estimate, PassSeconds, RunHistory, estimate, measure_pass_cost
+from magig_core.explorer.estimate import (
+    Estimate,
+    PassSeconds,
+    RunHistory,
+    describe_wait,
+    estimate,
+    measure_pass_cost,
+)
 from magig_core.explorer.examples import Example, gallery, reference_bank
 from magig_core.explorer.image_cache import DecodedImages
 from magig_core.explorer.result_cache import ResultCache, run_key
@@ -168,6 +175,16 @@ class Explorer:
         with self._plans_lock:
             queued = [self._plans.get(visitor, default_seconds) for visitor in ahead]
         return self.slots.expected_wait(queued)
+
+    def wait_line(self, visitor: str, waiting: Sequence[str], own: Estimate) -> str | None:
+        """Plan the visitor's run and say how long it will wait behind the queue; None when it starts at once.
+
+        ``waiting``: the visitors queued for the device, first in line first; only those ahead of this one
+        count (all of them when the visitor's own run is not queued yet).
+        """
+        self.plan(visitor, own.total)
+        ahead = list(waiting[:list(waiting).index(visitor)] if visitor in waiting else waiting)
+        return describe_wait(self.slots.busy + len(ahead), self.expected_wait(ahead, own.total), own)
 
     # Runs ----------------------------------------------------------------------------------------
     # Caching and run-time history live outside ``run`` on purpose: under ZeroGPU ``run`` executes in a

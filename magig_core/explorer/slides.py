@@ -8,7 +8,7 @@ from pathlib import Path
 from magig_core.animation import PathPanel
 from magig_core.attribution.registry import method_color
 from magig_core.explorer.compute import MethodResult, RunContext
-from magig_core.talk import TalkMethod, TalkOptions, write_talk_files
+from magig_core.talk import TalkMethod, TalkOptions, slide_caption, write_talk_files
 from magig_core.viz import saliency
 
 
@@ -23,6 +23,7 @@ def write_slides(context: RunContext, results: Sequence[MethodResult], folder: P
                  options: TalkOptions | None = None) -> tuple[list[Path], list[str]]:
     """``path.gif``, ``path.mp4`` and ``slide.png`` for this run in ``folder``, plus notes on what was left out."""
     folder.mkdir(parents=True, exist_ok=True)
-    methods = [TalkMethod(r.label, method_color(r.method), saliency(r.attributions), result_panel(r)) for r in results]
+    methods = [TalkMethod(r.label, method_color(r.method), saliency(r.attributions), result_panel(r),
+                          slide_caption(r.scores)) for r in results]
     return write_talk_files(folder / "talk", context.image, methods, target_name=context.target_name,
                             options=options or TalkOptions())

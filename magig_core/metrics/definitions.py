@@ -87,6 +87,10 @@ METRICS: tuple[MetricDefinition, ...] = (
     MetricDefinition("pointing_game", "Pointing game",
                      "1 if the channel-summed attribution's maximum lies inside the object's true mask, else 0 "
                      "(NaN without a mask).", "higher"),
+    MetricDefinition("emprt", "EMPRT",
+                     "Efficient MPRT: the relative rise (H_random − H) / H of the map's 100-bin histogram entropy when "
+                     "every layer of the classifier is re-initialized; 0 for a map that ignores the model (computed "
+                     "on request: evaluate --metrics emprt).", "higher"),
 )
 
 METRIC_NAMES: tuple[str, ...] = tuple(m.name for m in METRICS)

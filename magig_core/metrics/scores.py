@@ -129,6 +129,7 @@ def score(
     has_masks = masks is not None
     means["energy_in_mask"] = energy_in_mask(attributions, masks.cpu()).double() if has_masks else nan
     means["pointing_game"] = pointing_game(attributions, masks.cpu()).double() if has_masks else nan
+    means["emprt"] = nan  # reruns the method on a randomized classifier: evaluate fills it in on request
     records = []
     for row in range(b):
         curves = {name: curve[row].tolist() for name, curve in per_ratio.items()}

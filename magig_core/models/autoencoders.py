@@ -13,6 +13,7 @@ from magig_core.models.checkpoints import file_identity, read_state_dict
 from magig_core.models.devices import resolve_device, resolve_dtype
 from magig_core.models.diffusers_autoencoder import AutoencoderKind, DiffusersAutoencoder
 from magig_core.models.downloads import hub_file, hub_pretrained
+from magig_core.models.fidelity_ladder import QuantizedLatent, quantized_rung
 from magig_core.models.mar import mar_autoencoder_from_state_dict
 from magig_core.models.model_cache import MODEL_CACHES
 from magig_core.models.taef2 import TAEF2Autoencoder, load_taef2
@@ -34,11 +35,13 @@ def load_autoencoder(
     subfolder: str | None = None,
     device: str | torch.device | None = None,
     dtype: str | torch.dtype | None = None,
-) -> DiffusersAutoencoder | TAEF2Autoencoder:
+) -> DiffusersAutoencoder | TAEF2Autoencoder | QuantizedLatent:
     """A frozen autoencoder with ``encode``/``decode`` on [0,1] images, cached by its arguments.
 
     ``name_or_path``: ``sd1``, ``sd2``, ``kd``, ``mar``, ``taesd``, ``taef2`` (bundled), ``demo-shapes``, a
-    diffusers repo id or a local diffusers folder (``AutoencoderKL``, ``VQModel`` or ``AutoencoderTiny``).
+    diffusers repo id or a local diffusers folder (``AutoencoderKL``, ``VQModel`` or ``AutoencoderTiny``);
+    ``<named>-q<Δ>`` (e.g. ``taef2-q1``) is a rung of the fidelity ladder: that autoencoder with its latent
+    codes rounded to multiples of Δ.
     ``weights``: a local copy that replaces the download (a diffusers folder; for ``mar`` the
     ``kl16.ckpt``/``kl16.safetensors`` file; for ``taef2`` a folder with its encoder and decoder files).
     ``repo_id``/``subfolder`` override the hub location of a named model (e.g. a mirror of SD 2.1).
@@ -48,7 +51,12 @@ def load_autoencoder(
     name = str(name_or_path)
     key = (name, file_identity(weights), repo_id, subfolder, str(device_), dtype_)
 
-    def build() -> DiffusersAutoencoder | TAEF2Autoencoder:
+    def build() -> DiffusersAutoencoder | TAEF2Autoencoder | QuantizedLatent:
+        rung = quantized_rung(name, set(AUTOENCODERS))
+        if rung is not None:
+            base = load_autoencoder(rung[0], weights=weights, repo_id=repo_id, subfolder=subfolder, device=device_,
+                                    dtype=dtype_)
+            return QuantizedLatent(base, rung[1], name=name)
         if name == "demo-shapes":
             from magig_core.models.demo_shapes import load_demo_autoencoder
 
