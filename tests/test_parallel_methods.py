@@ -65,3 +65,23 @@ def test_the_estimate_is_the_longest_chain_of_methods_on_one_worker(workers, exp
     """10 s, 4 s and 3 s on two workers: 10 on one, 4 then 3 on the other, so 10 s; one worker adds them.
     Catches a sum (or a mean) where the methods run side by side."""
     assert Estimate({"ma-gig": 10.0, "gig": 4.0, "ig": 3.0}, "measured", workers).total == expected
+
+
+def test_perturbed_runs_are_checked_and_multiply_the_estimated_walks():
+    """Stability 2 × average 2 walks each method four times (N … N − 3 points): the estimate is four walks
+    plus one scoring, recounted here from the spec's passes; 1 stability run, or more runs than points
+    allow, is refused. Catches an estimate that ignores the runs and runs that reach a one-point path."""
+    from magig_core.attribution import method_spec
+    from magig_core.explorer.estimate import METRIC_FORWARDS, PassSeconds, method_seconds
+    from magig_core.explorer.settings import SettingsError, validate
+
+    base = RunSettings(classifier="c", autoencoder="a", methods=("gig",), steps=6)
+    cost = PassSeconds(0.01, 0.02)
+    passes = method_spec("gig").cost(method_spec("gig").make_options({"steps": 6}), 10)
+    walk = passes.classifier_forward * 0.01 + passes.classifier_backward * 0.02
+    four = RunSettings(**{**base.__dict__, "stability": 2, "average": 2})
+    assert method_seconds("gig", four, cost, 10) == pytest.approx(4 * walk + METRIC_FORWARDS * 0.01)
+    assert validate(four, on_gpu=False, num_classes=10).runs == 4
+    for bad in ({"stability": 1}, {"stability": 3, "average": 2}):  # 6 runs need 7 points
+        with pytest.raises(SettingsError):
+            validate(RunSettings(**{**base.__dict__, **bad}), on_gpu=False, num_classes=10)

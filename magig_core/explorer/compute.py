@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -148,22 +149,10 @@ def prepare(image01: torch.Tensor, classifier: nn.Module, settings: RunSettings,
     )
 
 
-def run_methods(
-    image01: torch.Tensor,
-    classifier: nn.Module,
-    autoencoder: nn.Module | None,
-    settings: RunSettings,
-    context: RunContext,
-    distance: FrameDistance,
-    *,
-    references: torch.Tensor | None = None,
-    should_stop: Callable[[], bool] = lambda: False,
-    on_progress: Callable[[float, str], None] | None = None,
-) -> Iterator[MethodResult]:
-    """Yield one scored ``MethodResult`` per method in ``settings.methods`` order, one method at a time;
-    raise ``RunCancelled`` on stop."""
-    for _, result in stream_methods(image01, classifier, autoencoder, settings, context, distance,
-                                    references=references, should_stop=should_stop, on_progress=on_progress):
+def run_methods(*inputs: Any, **options: Any) -> Iterator[MethodResult]:
+    """One scored ``MethodResult`` per method in ``settings.methods`` order, one method at a time (the
+    arguments of ``stream_methods``, less ``workers``); raises ``RunCancelled`` on stop."""
+    for _, result in stream_methods(*inputs, **options):
         if not result.pending:
             yield result
 

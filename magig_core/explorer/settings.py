@@ -22,6 +22,7 @@ STEPS_RANGE = (4, 400)
 PAPER_STEPS = 200  # the paper's path points: the default, so a map is the method as published
 QUICK_STEPS = 32  # the quick look, one click away and labelled with what the stability study measured for it
 MAX_RUNS = 8  # perturbed runs per method (stability, average): each costs one more walk
+QUICK_LOOK = f"not the paper's setting: {PAPER_STEPS} points is"
 SIZE_RANGE = (16, 512)  # working resolutions; multiples of 8, as the autoencoders' down-sampling needs
 MAX_FRAMES = 24  # path images kept per method: enough to scrub smoothly, small enough to stream
 
