@@ -145,9 +145,11 @@ def test_stage_view_fits_a_projector_and_steps_with_the_keyboard(projector):
     page.locator("#stage-open").click()
     stage = page.locator("#stage .magig-stage")
     expect(stage).to_be_visible()
-    expect(page.locator("#stage .stage-frame:not([hidden]) img")).to_have_count(2, timeout=30_000)
+    expect(page.locator("#stage .stage-frame:not([hidden]) img")).to_have_count(4, timeout=30_000)
     _assert_inside_viewport(page, "#stage .stage-map img", 2)
-    _assert_inside_viewport(page, "#stage .stage-frame:not([hidden]) img", 2)
+    _assert_inside_viewport(page, "#stage .stage-path:not(.stage-gradient) .stage-frame:not([hidden]) img", 2)
+    _assert_inside_viewport(page, "#stage .stage-gradient .stage-frame:not([hidden]) img", 2)  # the gradient row
+    expect(page.locator("#stage .stage-gradient .stage-frame:not([hidden]) figcaption").first).to_contain_text("∇F")
     slider = page.locator("#stage .stage-slider").bounding_box()
     assert slider["y"] + slider["height"] <= 720
     expect(page.locator("#stage .stage-map figcaption").first).to_have_text("MA-GIG")

@@ -18,12 +18,14 @@ from magig_core.animation import (
     image_origin,
     layout,
     parse_size,
+    row_box,
 )
 from magig_core.attribution import explain
 from magig_core.bundled import bundled_path
 from magig_core.cli import main
 from magig_core.images import load_image, to_tensor
 from magig_core.models.demo_shapes import load_demo_autoencoder, load_demo_classifier
+from magig_core.viz import heatmap, robust_max, saliency
 
 EXAMPLE = bundled_path("examples", "star_0.png")
 SIZE = (960, 540)
@@ -74,11 +76,13 @@ def panels(explained):
     return [explanation_panel(method, results[method]) for method in ("ma-gig", "gig")]
 
 
-def panel_errors(decoded: list[np.ndarray], panels) -> tuple[np.ndarray, list[list[int]]]:
-    """Mean absolute error of each panel in each frame, and which path image each panel looks most like."""
+def panel_errors(decoded: list[np.ndarray], panels, row: int = 0) -> tuple[np.ndarray, list[list[int]]]:
+    """Mean absolute error of each panel's image row ``row`` in each frame (0: path images, 1: gradients,
+    2: growing maps), and which of that row's images each panel looks most like."""
     errors, nearest = np.zeros((len(panels), len(decoded))), []
-    for p, (panel, box) in enumerate(zip(panels, layout(SIZE, len(panels)), strict=True)):
-        expected = [fit_image(f, box.side).astype(np.int16) for f in panel.frames]
+    for p, (panel, top) in enumerate(zip(panels, layout(SIZE, len(panels), rows=3), strict=True)):
+        box = row_box(top, row, SIZE[1])
+        expected = [fit_image(f, box.side).astype(np.int16) for f in panel.rows[row]]
         x, y = image_origin(box, expected[0])
         h, w = expected[0].shape[:2]
         crops = [frame[y:y + h, x:x + w].astype(np.int16) for frame in decoded]
@@ -104,6 +108,23 @@ def test_gif_has_the_requested_frames_size_and_length_and_shows_the_path_images(
     errors, nearest = panel_errors(frames, panels)
     assert errors.max() < 8.0, errors  # 256 colours per frame for thousands of path-image colours
     assert nearest == [list(range(FRAMES))] * 2
+    for row in (1, 2):  # the gradient row and the growing map move with the path too (early maps are all
+        errors, _ = panel_errors(frames, panels, row)  # near zero, alike: the nearest image is not unique)
+        assert errors.max() < 8.0, (row, errors)
+
+
+def test_the_growing_map_ends_at_the_final_map_and_gradients_share_one_scale(panels, explained):
+    """The map row's last image is the final map on its own scale; the gradient row is ∂F/∂x at the shown path
+    images. Catches partial maps that skip the last stretch, per-frame colour scales (every gradient frame
+    would then reach the top colour), and a gradient row drawn from the contributions instead."""
+    _, _, results = explained
+    for panel, result in zip(panels, (results["ma-gig"], results["gig"]), strict=True):
+        final = saliency(result.attributions[0])
+        np.testing.assert_allclose(panel.maps[-1], heatmap(final, robust_max([final])), atol=1)
+        gradients = [saliency(g) for g in result.gradient_frames[0]]
+        expected = np.stack([heatmap(g, robust_max(gradients)) for g in gradients])
+        np.testing.assert_allclose(panel.gradients, expected, atol=1)
+        assert not np.array_equal(panel.maps[0], panel.maps[-1])
 
 
 def test_video_has_the_requested_frames_size_and_rate_and_shows_the_path_images(written, panels):
