@@ -11,20 +11,17 @@ handler produces.
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 # Idle OpenMP threads must sleep, not spin, on a CPU shared with other work (magig_core.runtime explains);
 # OpenMP reads this once, when torch loads, and `spaces` may import torch.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-try:  # ZeroGPU needs `spaces` imported before anything touches CUDA; elsewhere it is optional
-    import spaces
-
-    gpu = spaces.GPU
-except ImportError:
-
-    def gpu(fn=None, **_kwargs):
-        return fn if callable(fn) else (lambda f: f)
+# ZeroGPU needs `spaces` imported before anything touches CUDA (explorer.device_run uses spaces.GPU); it is
+# optional elsewhere: without it the GPU function runs in this process as it is.
+with contextlib.suppress(ImportError):
+    import spaces  # noqa: F401
 
 
 import functools
@@ -33,7 +30,7 @@ import logging
 import math
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -48,12 +45,13 @@ from magig_core.attribution import all_methods
 from magig_core.attribution.context import OBJECTIVES, PRECISIONS
 from magig_core.attribution.guided import INTERPOLATIONS
 from magig_core.attribution.registry import option_defaults
-from magig_core.explorer.cancel import CancelFlags, RunCancelled, StopPoll, any_of
+from magig_core.explorer.cancel import CancelFlags, RunCancelled, any_of
+from magig_core.explorer.device_run import DeviceRunner, Tick, host_device, zero_gpu
 from magig_core.explorer.estimate import describe, gpu_seconds
 from magig_core.explorer.examples import REAL_AUTOENCODER, REAL_CLASSIFIER
 from magig_core.explorer.form import AUTO_SIZE, FORM_FIELDS, TOP1, Form, parse_size, takes_form, target_choices
 from magig_core.explorer.gradio_queue import waiting_sessions, watch_current_event
-from magig_core.explorer.messages import user_message
+from magig_core.explorer.messages import user_message, zero_gpu_message
 from magig_core.explorer.render import (
     MAP_SCALES,
     MAP_STYLES,
@@ -76,6 +74,7 @@ from magig_core.explorer.share import (
     from_query,
     read_report,
     restore,
+    share_address,
     to_query,
 )
 from magig_core.explorer.slides import write_slides
@@ -111,12 +110,15 @@ CSS = """
 """
 
 EXPLORER: Explorer  # models, examples and caches of this process: set by create_app()
+RUNNER: DeviceRunner  # the GPU function that runs explanations (on ZeroGPU in a forked worker): create_app()
 THREADS: runtime.ThreadPlan | None = None  # torch's threads for a run, fitted by create_app()
 WARMER: Warmer | None = None  # the gallery warm-up, started by launch()
 CANCELS = CancelFlags()
 DOWNLOADS = DownloadFolders(Path(tempfile.gettempdir()) / "magig-explorer-downloads")
 UI = SimpleNamespace()  # the components, filled in by create_app; handlers key their outputs by them
 LOG = logging.getLogger("magig.app")
+# A share link is the Space's page on a Space (share_address), else a query put behind this page's address.
+SHARE_LINK_JS = "(link) => link && link.startsWith('?') ? location.origin + location.pathname + link : link"
 SLIDE_SIZES = {"1280×720": (1280, 720), "1920×1080": (1920, 1080)}
 
 
@@ -152,7 +154,7 @@ def friendly(handler: Callable) -> Callable:
     """Turn every failure of a handler (a generator too) into a ``gr.Error`` that says what to do next."""
 
     def translate(err: Exception) -> gr.Error:
-        if isinstance(err, gr.Error):
+        if isinstance(err, gr.Error) and zero_gpu_message(err) is None:  # ZeroGPU's own errors get advice
             return err
         if isinstance(err, torch.cuda.OutOfMemoryError):
             torch.cuda.empty_cache()
@@ -182,6 +184,11 @@ def friendly(handler: Callable) -> Callable:
 
 # Handlers ----------------------------------------------------------------------------------------
 
+def _runs_on_gpu() -> bool:
+    """Whether explanations run on a GPU: this process's own, or ZeroGPU's for each run."""
+    return EXPLORER.on_gpu or zero_gpu()
+
+
 def _settings(form: Form) -> RunSettings:
     return form.settings(EXPLORER.class_names(form.classifier))
 
@@ -189,17 +196,6 @@ def _settings(form: Form) -> RunSettings:
 def _form_inputs(without: tuple[str, ...] = ()) -> list:
     """The run's controls in ``Form``'s order: the inputs of every handler that takes a form."""
     return [getattr(UI, name) for name in FORM_FIELDS if name not in without]
-
-
-def _gpu_duration(image, settings: RunSettings, should_stop: StopPoll, expected_seconds: float, *_args) -> int:
-    return int(expected_seconds)
-
-
-@gpu(duration=_gpu_duration)
-def _compute(image: str, settings: RunSettings, should_stop: StopPoll, expected_seconds: float,
-             progress: gr.Progress) -> Iterator[RunState]:
-    yield from EXPLORER.run(image, settings, should_stop=should_stop,
-                            on_progress=lambda done, text: progress(done, desc=text))
 
 
 def _label(state: RunState) -> dict[str, float]:
@@ -262,22 +258,32 @@ def explain(image, form: Form, style, scale, request: gr.Request,
             progress=gr.Progress()):  # noqa: B008 - Gradio injects progress through this default
     """Explain the image with every selected method; maps, frames, plots and metrics stream in.
 
-    The run stops within one path step when the visitor presses Cancel, cancels through the API, or goes
-    away (closed tab, killed script): the engine polls all of these, so the next visitor starts at once.
+    The run itself is ``RUNNER.stream``, the GPU function (on ZeroGPU a forked worker): only the image's path,
+    the settings and the GPU seconds go in, only states and progress ticks come out. It yields a tick every
+    few path steps; here, at each one, the run stops when the visitor pressed Cancel, cancelled through the
+    API or went away (closed tab, killed script), by closing the stream, which ends the run at once (on
+    ZeroGPU at the worker's next yield), so the next visitor starts.
     """
     if image is None:
         raise gr.Error("No image yet: upload, paste or capture one, or click an example below the input.")
     settings = _settings(form)
     hit = EXPLORER.cached(image, settings)
     expected = EXPLORER.estimate(settings)
-    _, warning = describe(expected, settings, on_gpu=EXPLORER.on_gpu)
+    _, warning = describe(expected, settings, on_gpu=_runs_on_gpu())
     if warning and not hit:
         gr.Warning(warning, duration=15)
     flag = CANCELS.start(request.session_hash)
     should_stop = any_of(flag.is_set, watch_current_event())
+    stream = iter([hit]) if hit else RUNNER.stream(image, settings, gpu_seconds(expected))
+    doing = "the set-up"
     try:
-        states = [hit] if hit else _compute(image, settings, should_stop, gpu_seconds(expected), progress)
-        for state in states:
+        for state in stream:
+            if should_stop():
+                raise RunCancelled(f"Cancelled during {doing}.")
+            if isinstance(state, Tick):
+                doing = state.text.split(":")[0]
+                progress(state.done, desc=state.text)
+                continue
             if state.complete and not state.from_cache:
                 EXPLORER.remember(image, state)
             if not state.results:  # set up: clear the previous run's outputs, show the predictions
@@ -288,6 +294,8 @@ def explain(image, form: Form, style, scale, request: gr.Request,
                 finished = len(state.results) == len(state.settings.methods)
                 yield _views(state, style, scale, 0.5, downloads=finished)
     finally:
+        if hasattr(stream, "close"):
+            stream.close()  # a run nobody reads any more stops here (on ZeroGPU: its worker, at its next yield)
         CANCELS.finish(request.session_hash, flag)
         release_memory()  # a run leaves figures and autograd graphs in cycles, and freed heap pages
 
@@ -356,7 +364,7 @@ def estimate(form: Form):
         return "Select at least one method."
     try:
         settings = _settings(form)
-        line, warning = describe(EXPLORER.estimate(settings), settings, on_gpu=EXPLORER.on_gpu)
+        line, warning = describe(EXPLORER.estimate(settings), settings, on_gpu=_runs_on_gpu())
     except ValueError as err:
         return f"⚠️ {user_message(err).text}"
     return line + (f"\n\n⚠️ **{warning}**" if warning else "")
@@ -430,7 +438,7 @@ def share_link(image, form: Form) -> str:
     example = example_of_file(EXPLORER.examples, image)
     if image is not None and example is None:
         gr.Info("An uploaded image cannot travel in a link: the link carries the settings only.", duration=8)
-    return to_query(settings, example_name(example) if example else None)
+    return share_address(to_query(settings, example_name(example) if example else None))
 
 
 def _restore(shared: SharedRun, classifier_now: str, source: str) -> dict:
@@ -536,7 +544,7 @@ def _talk_mode(demo: gr.Blocks) -> None:
           api_visibility="undocumented")
     slides.click(make_slides, [UI.state, slide_size, UI.scale], slide_files, api_name="slides")
     share.click(share_link, [UI.image, *settings], link, api_name="share_link").then(
-        None, link, link, js="(query) => query ? location.origin + location.pathname + query : query")
+        None, link, link, js=SHARE_LINK_JS)
     report.upload(load_report, [report, UI.classifier], restored, api_name="open_report")
     demo.load(open_link, UI.classifier, UI.link, api_visibility="undocumented")
     UI.link.change(apply_link, UI.link, restored, api_visibility="undocumented", show_progress="hidden")
@@ -576,13 +584,14 @@ def create_app() -> gr.Blocks:
 
 def _start_services() -> None:
     """The process's explorer and thread plan, made once."""
-    global EXPLORER, THREADS
+    global EXPLORER, RUNNER, THREADS
     if "EXPLORER" in globals():
         return
     # Explanations share the cores this process may use (MAGIG_CONCURRENCY runs at once); MAGIG_CONCURRENT_RUNS
     # or MAGIG_THREADS override it, e.g. when several app processes share one machine (magig_core.runtime).
     runtime.configure_threads(concurrent_runs=None if runtime.RUNS_ENV in os.environ else RUN_CONCURRENCY)
-    EXPLORER = Explorer(run_slots=RUN_CONCURRENCY)
+    EXPLORER = Explorer(host_device(), run_slots=RUN_CONCURRENCY)
+    RUNNER = DeviceRunner(EXPLORER)  # decorated here, before launch(), as ZeroGPU requires
     # Fitted once, to the default models' working size: a thread count that changed between runs would change
     # the guided paths' last bits, and a shared link must give the same maps.
     THREADS = runtime.threads_for_work(math.prod(working_size(EXPLORER.classifier(DEFAULT_CLASSIFIER)[0], None)))
@@ -621,7 +630,7 @@ def _build_ui() -> gr.Blocks:
             UI.objective = gr.Radio(list(OBJECTIVES), value=opening.objective, label="Objective",
                                     info="prob: softmax probability (paper); logit: raw logit.", elem_id="objective")
             UI.precision = gr.Radio(list(PRECISIONS), value=opening.precision, label="Precision (GPU only)",
-                                    visible=EXPLORER.on_gpu, elem_id="precision")
+                                    visible=_runs_on_gpu(), elem_id="precision")
             with gr.Accordion("Models", open=bool(EXPLORER.catalog.unavailable())):
                 UI.model_status = gr.Markdown(model_status(), elem_id="model-status")
 

@@ -1,4 +1,4 @@
-"""``demo-table``: all eight methods on fresh demo images, scored against the objects' true masks.
+"""``demo-table``: every method on fresh demo images, scored against the objects' true masks.
 
 Writes a Markdown table (energy in mask, pointing game, the paper's top-1 DiffID / Insertion / Deletion,
 the relative completeness residual, time) under runs/ using the bundled demo models; nothing is downloaded.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from magig_core.explorer.service import Explorer
 
 EXAMPLE_KEY = "example"
+SPACE_PAGE = "https://huggingface.co/spaces/"
 _PARSERS: dict[str, Callable[[str], Any]] = {
     "methods": lambda text: tuple(m.strip() for m in text.split(",") if m.strip()),
     "steps": int,
@@ -53,6 +55,14 @@ def to_query(settings: RunSettings, example: str | None = None) -> str:
     if example:
         values[EXAMPLE_KEY] = example
     return "?" + urlencode(values, safe=",:")
+
+
+def share_address(query: str, env: Mapping[str, str] = os.environ) -> str:
+    """The link to hand out: on a Hugging Face Space its page (``SPACE_ID``), which passes the query on to the
+    app; elsewhere the query alone, for the page to put behind its own address (the app's ``*.hf.space``
+    frame would be the wrong one to share)."""
+    space = env.get("SPACE_ID", "").strip()
+    return f"{SPACE_PAGE}{space}{query}" if space else query
 
 
 def from_query(params: Mapping[str, str], defaults: RunSettings) -> SharedRun | None:
