@@ -1,37 +1,36 @@
 """MA-GIG Explorer: the Gradio web app (``python app.py``), also the Hugging Face Spaces entry point.
 
-Widgets, layout and callbacks only: every computation lives in ``magig_core.explorer``. The named
+Widgets, layout and callbacks only: every computation lives in ``magig_core.explorer``. Importing this module
+does no work: ``create_app()`` loads the default models and builds the UI, ``launch()`` starts the gallery
+warm-up and serves it, and ``app.demo`` (what ``gradio app.py`` reads) is built on first access. The named
 endpoints (``/explain``, ``/scrub``, ``/predict``, ``/estimate``, ``/cancel``) form a stable API for
-``gradio_client``. Handlers return dicts keyed by component, so an output list can never drift out of
-order with what a handler produces.
+``gradio_client``; a run's controls reach a handler as one ``Form`` and the API names them one by one.
+Handlers return dicts keyed by component, so an output list can never drift out of order with what a
+handler produces.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 # Idle OpenMP threads must sleep, not spin, on a CPU shared with other work (magig_core.runtime explains);
 # OpenMP reads this once, when torch loads, and `spaces` may import torch.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-try:  # ZeroGPU needs `spaces` imported before anything touches CUDA; elsewhere it is optional
-    import spaces
-
-    gpu = spaces.GPU
-except ImportError:
-
-    def gpu(fn=None, **_kwargs):
-        return fn if callable(fn) else (lambda f: f)
+# ZeroGPU needs `spaces` imported before anything touches CUDA (explorer.device_run uses spaces.GPU); it is
+# optional elsewhere: without it the GPU function runs in this process as it is.
+with contextlib.suppress(ImportError):
+    import spaces  # noqa: F401
 
 
 import functools
 import inspect
-import json
 import logging
 import math
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -45,16 +44,19 @@ from magig_core import runtime
 from magig_core.attribution import all_methods
 from magig_core.attribution.context import OBJECTIVES, PRECISIONS
 from magig_core.attribution.guided import INTERPOLATIONS
-from magig_core.explorer.cancel import CancelFlags, RunCancelled, StopPoll, any_of
-from magig_core.explorer.estimate import describe, describe_wait, gpu_seconds
+from magig_core.attribution.registry import option_defaults
+from magig_core.explorer.cancel import CancelFlags, RunCancelled, any_of
+from magig_core.explorer.device_run import DeviceRunner, Tick, host_device, zero_gpu
+from magig_core.explorer.estimate import describe, gpu_seconds
 from magig_core.explorer.examples import REAL_AUTOENCODER, REAL_CLASSIFIER
-from magig_core.explorer.form import AUTO_SIZE, TOP1, parse_size, settings_from_form
+from magig_core.explorer.form import AUTO_SIZE, FORM_FIELDS, TOP1, Form, parse_size, takes_form, target_choices
 from magig_core.explorer.gradio_queue import waiting_sessions, watch_current_event
-from magig_core.explorer.messages import user_message
+from magig_core.explorer.messages import user_message, zero_gpu_message
 from magig_core.explorer.render import (
     MAP_SCALES,
     MAP_STYLES,
     METRICS_CAPTION,
+    agreement_maps,
     confidence_figure,
     distance_figure,
     frames_at,
@@ -65,19 +67,28 @@ from magig_core.explorer.render import (
 )
 from magig_core.explorer.report import DownloadFolders, build_report, write_downloads
 from magig_core.explorer.service import Explorer, RunState, working_size
-from magig_core.explorer.settings import DEFAULT_METHODS, STEPS_RANGE, RunSettings, SettingsError, methods_reading
+from magig_core.explorer.settings import (
+    MAX_RUNS,
+    QUICK_LOOK,
+    QUICK_STEPS,
+    STEPS_RANGE,
+    RunSettings,
+    SettingsError,
+    methods_reading,
+)
 from magig_core.explorer.share import (
     SharedRun,
     example_name,
     example_of_file,
-    find_example,
     from_query,
-    open_report,
+    read_report,
+    restore,
+    share_address,
     to_query,
 )
 from magig_core.explorer.slides import write_slides
 from magig_core.explorer.stage import stage_css, stage_head, stage_html
-from magig_core.explorer.warmup import warm_policy
+from magig_core.explorer.warmup import Warmer, warm_policy
 from magig_core.memory import freeze_startup_objects, release_memory
 from magig_core.talk import TalkOptions
 
@@ -107,24 +118,17 @@ CSS = """
 #estimate { font-size: 0.95em; }
 """
 
-# Explanations share the cores this process may use (MAGIG_CONCURRENCY runs at once); MAGIG_CONCURRENT_RUNS or
-# MAGIG_THREADS override it, e.g. when several app processes share one machine (magig_core.runtime).
-runtime.configure_threads(concurrent_runs=None if runtime.RUNS_ENV in os.environ else RUN_CONCURRENCY)
-EXPLORER = Explorer(run_slots=RUN_CONCURRENCY)
-# Fitted once, to the default models' working size: a thread count that changed between runs would change the
-# guided paths' last bits, and a shared link must give the same maps.
-THREADS = runtime.threads_for_work(math.prod(working_size(EXPLORER.classifier(DEFAULT_CLASSIFIER)[0], None)))
-EXPLORER.catalog.check_all()  # say at start-up which models cannot be loaded here, and why
+EXPLORER: Explorer  # models, examples and caches of this process: set by create_app()
+RUNNER: DeviceRunner  # the GPU function that runs explanations (on ZeroGPU in a forked worker): create_app()
+THREADS: runtime.ThreadPlan | None = None  # torch's threads for a run, fitted by create_app()
+WARMER: Warmer | None = None  # the gallery warm-up, started by launch()
 CANCELS = CancelFlags()
 DOWNLOADS = DownloadFolders(Path(tempfile.gettempdir()) / "magig-explorer-downloads")
-UI = SimpleNamespace()  # the components, filled in by build_app; handlers key their outputs by them
+UI = SimpleNamespace()  # the components, filled in by create_app; handlers key their outputs by them
 LOG = logging.getLogger("magig.app")
+# A share link is the Space's page on a Space (share_address), else a query put behind this page's address.
+SHARE_LINK_JS = "(link) => link && link.startsWith('?') ? location.origin + location.pathname + link : link"
 SLIDE_SIZES = {"1280×720": (1280, 720), "1920×1080": (1920, 1080)}
-# Gallery results computed in the background at start-up, with each example's own models and the page's
-# opening settings; on Spaces (or with MAGIG_WARM_EXAMPLES=off) the cache fills lazily instead: the first
-# click computes, later ones replay.
-WARMER = (EXPLORER.warm_examples(lambda example: RunSettings(example.classifier, example.autoencoder))
-          if warm_policy() == "eager" else None)
 
 
 def pick_example(evt: gr.SelectData) -> dict:
@@ -159,7 +163,7 @@ def friendly(handler: Callable) -> Callable:
     """Turn every failure of a handler (a generator too) into a ``gr.Error`` that says what to do next."""
 
     def translate(err: Exception) -> gr.Error:
-        if isinstance(err, gr.Error):
+        if isinstance(err, gr.Error) and zero_gpu_message(err) is None:  # ZeroGPU's own errors get advice
             return err
         if isinstance(err, torch.cuda.OutOfMemoryError):
             torch.cuda.empty_cache()
@@ -189,22 +193,18 @@ def friendly(handler: Callable) -> Callable:
 
 # Handlers ----------------------------------------------------------------------------------------
 
-def _settings(classifier, autoencoder, methods, steps, fraction, interpolation, objective, target, precision,
-              size=AUTO_SIZE) -> RunSettings:
-    return settings_from_form(classifier=classifier, autoencoder=autoencoder, methods=methods, steps=steps,
-                              fraction=fraction, interpolation=interpolation, objective=objective, target=target,
-                              precision=precision, size=size, class_names=EXPLORER.class_names(classifier))
+def _runs_on_gpu() -> bool:
+    """Whether explanations run on a GPU: this process's own, or ZeroGPU's for each run."""
+    return EXPLORER.on_gpu or zero_gpu()
 
 
-def _gpu_duration(image, settings: RunSettings, should_stop: StopPoll, expected_seconds: float, *_args) -> int:
-    return int(expected_seconds)
+def _settings(form: Form) -> RunSettings:
+    return form.settings(EXPLORER.class_names(form.classifier))
 
 
-@gpu(duration=_gpu_duration)
-def _compute(image: str, settings: RunSettings, should_stop: StopPoll, expected_seconds: float,
-             progress: gr.Progress) -> Iterator[RunState]:
-    yield from EXPLORER.run(image, settings, should_stop=should_stop,
-                            on_progress=lambda done, text: progress(done, desc=text))
+def _form_inputs(without: tuple[str, ...] = ()) -> list:
+    """The run's controls in ``Form``'s order: the inputs of every handler that takes a form."""
+    return [getattr(UI, name) for name in FORM_FIELDS if name not in without]
 
 
 def _label(state: RunState) -> dict[str, float]:
@@ -230,7 +230,8 @@ def _slider(state: RunState, position: float) -> dict:
 
 def _cleared(state: RunState | None) -> dict:
     """Outputs of a run that has not produced results yet (or of no run at all)."""
-    return {UI.maps: [], UI.frames: [], UI.position: gr.Slider(value=0.5, interactive=False),
+    return {UI.maps: [], UI.agreement: [], UI.frames: [],
+            UI.position: gr.Slider(value=0.5, interactive=False),
             UI.confidence_plot: None, UI.distance_plot: None, UI.manifold_plot: None, UI.table: None,
             UI.downloads: None,
             UI.status: _status(state) if state else "", UI.state: state,
@@ -239,20 +240,47 @@ def _cleared(state: RunState | None) -> dict:
 
 def _views(state: RunState, style: str, scale: str, position: float, *, downloads: bool) -> dict:
     """Every output for a state with results: maps, frames, slider, plots, table, and the files when done."""
-    headers, rows = metrics_table(state.context, state.results)
+    return {**_walked_views(state, style, scale, position), **_scored_views(state, position),
+            UI.downloads: _downloads(state) if downloads else None}
+
+
+def _walked_views(state: RunState, style: str, scale: str, position: float) -> dict:
+    """What a finished walk changes: the maps, path images, slider, confidence curve and status."""
     return {
         UI.maps: method_maps(state.context, state.results, style=style, scale=scale),
+        UI.agreement: agreement_maps(state.results),
         UI.frames: frames_at(state.context, state.results, position),
         UI.position: _slider(state, position),
         UI.confidence_plot: confidence_figure(state.context, state.results, marker=position),
-        UI.distance_plot: distance_figure(state.context, state.results, marker=position),
-        UI.manifold_plot: manifold_figure(state.context, state.results, marker=position),
-        UI.table: pd.DataFrame(rows, columns=headers),
-        UI.downloads: _downloads(state) if downloads else None,
         UI.status: _status(state),
         UI.predictions: _label(state),
         UI.state: state,
     }
+
+
+def _scored_views(state: RunState, position: float) -> dict:
+    """What a finished scoring changes: the table, the distance curves and the map and agreement captions'
+    numbers (the maps' pixels are those of the walk)."""
+    headers, rows = metrics_table(state.context, state.results)
+    return {
+        UI.distance_plot: distance_figure(state.context, state.results, marker=position),
+        UI.manifold_plot: manifold_figure(state.context, state.results, marker=position),
+        UI.table: pd.DataFrame(rows, columns=headers),
+        UI.status: _status(state),
+        UI.state: state,
+    }
+
+
+def _update(state: RunState, previous: RunState, style: str, scale: str) -> dict:
+    """The outputs one streamed state changes: a new map redraws the walk's views, new scores the table and
+    curves (and the captions of the maps)."""
+    walked = [r.method for r in state.results] != [r.method for r in previous.results]
+    views = _walked_views(state, style, scale, 0.5) if walked else {}
+    if not walked:
+        views.update(_scored_views(state, 0.5))
+        views[UI.maps] = method_maps(state.context, state.results, style=style, scale=scale)
+        views[UI.agreement] = agreement_maps(state.results)
+    return views
 
 
 def _downloads(state: RunState) -> list[str]:
@@ -262,56 +290,69 @@ def _downloads(state: RunState) -> list[str]:
 
 
 @friendly
-def explain(image, classifier, autoencoder, methods, steps, fraction, interpolation, objective, target,
-            precision, style, scale, size, request: gr.Request,
+@takes_form()
+def explain(image, form: Form, style, scale, request: gr.Request,
             progress=gr.Progress()):  # noqa: B008 - Gradio injects progress through this default
     """Explain the image with every selected method; maps, frames, plots and metrics stream in.
 
-    The run stops within one path step when the visitor presses Cancel, cancels through the API, or goes
-    away (closed tab, killed script): the engine polls all of these, so the next visitor starts at once.
+    The run itself is ``RUNNER.stream``, the GPU function (on ZeroGPU a forked worker): only the image's path,
+    the settings and the GPU seconds go in, only states and progress ticks come out. It yields a tick every
+    few path steps; here, at each one, the run stops when the visitor pressed Cancel, cancelled through the
+    API or went away (closed tab, killed script), by closing the stream, which ends the run at once (on
+    ZeroGPU at the worker's next yield), so the next visitor starts.
     """
     if image is None:
         raise gr.Error("No image yet: upload, paste or capture one, or click an example below the input.")
-    settings = _settings(classifier, autoencoder, methods, steps, fraction, interpolation, objective, target,
-                         precision, size)
+    settings = _settings(form)
     hit = EXPLORER.cached(image, settings)
     expected = EXPLORER.estimate(settings)
-    _, warning = describe(expected, settings, on_gpu=EXPLORER.on_gpu)
+    _, warning = describe(expected, settings, on_gpu=_runs_on_gpu())
     if warning and not hit:
         gr.Warning(warning, duration=15)
     flag = CANCELS.start(request.session_hash)
     should_stop = any_of(flag.is_set, watch_current_event())
+    stream = iter([hit]) if hit else RUNNER.stream(image, settings, gpu_seconds(expected))
+    doing = "the set-up"
     try:
-        states = [hit] if hit else _compute(image, settings, should_stop, gpu_seconds(expected), progress)
-        for state in states:
+        previous, shown = None, {}
+        for state in stream:
+            if should_stop():
+                raise RunCancelled(f"Cancelled during {doing}.")
+            if isinstance(state, Tick):
+                doing = state.text.split(":")[0]
+                progress(state.done, desc=state.text)
+                continue
             if state.complete and not state.from_cache:
                 EXPLORER.remember(image, state)
             if not state.results:  # set up: clear the previous run's outputs, show the predictions
                 for note in state.notes:
                     gr.Warning(note, duration=12)
-                yield _cleared(state)
-            elif state.from_cache or not state.complete:  # the final state repeats the last method's
-                finished = len(state.results) == len(state.settings.methods)
-                yield _views(state, style, scale, 0.5, downloads=finished)
+                shown = _cleared(state)
+                yield shown
+            elif state.from_cache or previous is None:
+                yield _views(state, style, scale, 0.5, downloads=state.scored)
+            elif not state.complete:  # the final state repeats the last method's
+                update = _update(state, previous, style, scale)
+                shown.update(update)
+                yield update
+                if state.scored:  # everything is on screen; the files follow, with the whole view for API clients
+                    yield {**shown, UI.downloads: _downloads(state)}
+            previous = state
     finally:
+        if hasattr(stream, "close"):
+            stream.close()  # a run nobody reads any more stops here (on ZeroGPU: its worker, at its next yield)
         CANCELS.finish(request.session_hash, flag)
         release_memory()  # a run leaves figures and autograd graphs in cycles, and freed heap pages
 
 
 @friendly
-def announce(classifier, autoencoder, methods, steps, fraction, interpolation, objective, precision, size,
-             request: gr.Request):
+@takes_form(without=("target",))
+def announce(form: Form, request: gr.Request):
     """On Run: if the device is busy, say at once how long this run will wait (the run itself queues)."""
     if CANCELS.running(request.session_hash):  # the run has started already: its own status says the rest
         return gr.skip()
-    settings = _settings(classifier, autoencoder, methods, steps, fraction, interpolation, objective, None,
-                         precision, size)
-    own = EXPLORER.estimate(settings)
-    EXPLORER.plan(request.session_hash, own.total)
-    waiting = waiting_sessions(RUN_GROUP["concurrency_id"])
-    ahead = waiting[:waiting.index(request.session_hash)] if request.session_hash in waiting else waiting
-    wait = EXPLORER.expected_wait(ahead, own.total)
-    line = describe_wait(EXPLORER.slots.busy + len(ahead), wait, own)
+    own = EXPLORER.estimate(_settings(form))
+    line = EXPLORER.wait_line(request.session_hash, waiting_sessions(RUN_GROUP["concurrency_id"]), own)
     return gr.skip() if line is None else line
 
 
@@ -346,15 +387,13 @@ def predict(image, classifier, size):
 
 
 @friendly
-def show_cached(image, classifier, autoencoder, methods, steps, fraction, interpolation, objective, target,
-                precision, style, scale, size):
+@takes_form()
+def show_cached(image, form: Form, style, scale):
     """When the image (e.g. an example) was already explained with these settings, show it at once."""
     if image is None:
         return _cleared(None)
     try:
-        settings = _settings(classifier, autoencoder, methods, steps, fraction, interpolation, objective, target,
-                             precision, size)
-        state = EXPLORER.cached(image, settings)
+        state = EXPLORER.cached(image, _settings(form))
     except ValueError:  # bad file or settings: `predict` and the Run button report them
         return _cleared(None)
     if state is None:
@@ -363,17 +402,22 @@ def show_cached(image, classifier, autoencoder, methods, steps, fraction, interp
 
 
 @friendly
-def estimate(classifier, autoencoder, methods, steps, fraction, interpolation, objective, precision, size):
+@takes_form(without=("target",))
+def estimate(form: Form):
     """Expected run time for the chosen settings, with advice when a CPU run would take minutes."""
-    if not methods:
+    if not form.methods:
         return "Select at least one method."
     try:
-        settings = _settings(classifier, autoencoder, methods, steps, fraction, interpolation, objective, None,
-                             precision, size)
-        line, warning = describe(EXPLORER.estimate(settings), settings, on_gpu=EXPLORER.on_gpu)
+        settings = _settings(form)
+        line, warning = describe(EXPLORER.estimate(settings), settings, on_gpu=_runs_on_gpu())
     except ValueError as err:
         return f"⚠️ {user_message(err).text}"
     return line + (f"\n\n⚠️ **{warning}**" if warning else "")
+
+
+def quick_look() -> int:
+    """The quick look's path points, one click from the paper's default (a plain value for the slider)."""
+    return QUICK_STEPS
 
 
 @friendly
@@ -383,7 +427,7 @@ def on_classifier(classifier):
     names = EXPLORER.class_names(used)
     for note in notes:
         gr.Warning(note, duration=15)
-    return {UI.target: gr.Dropdown(choices=[TOP1] + [f"{i}: {n}" for i, n in enumerate(names)], value=TOP1),
+    return {UI.target: gr.Dropdown(choices=target_choices(names), value=TOP1),
             UI.classifier: gr.Dropdown(value=used), UI.model_status: model_status()}
 
 
@@ -434,54 +478,33 @@ def make_slides(state: RunState | None, size: str, scale: str) -> list[str]:
 
 
 @friendly
-def share_link(image, classifier, autoencoder, methods, steps, fraction, interpolation, objective, target,
-               precision, size) -> str:
+@takes_form()
+def share_link(image, form: Form) -> str:
     """The query string that reopens these settings (and the image, when it is a gallery example)."""
     try:
-        settings = _settings(classifier, autoencoder, methods, steps, fraction, interpolation, objective, target,
-                             precision, size)
+        settings = _settings(form)
     except SettingsError as err:
         raise gr.Error(str(err), duration=10) from err
     example = example_of_file(EXPLORER.examples, image)
     if image is not None and example is None:
         gr.Info("An uploaded image cannot travel in a link: the link carries the settings only.", duration=8)
-    return to_query(settings, example_name(example) if example else None)
+    return share_address(to_query(settings, example_name(example) if example else None))
 
 
 def _restore(shared: SharedRun, classifier_now: str, source: str) -> dict:
     """Widget values for a shared run; the target waits for the classifier's class list when that changes."""
-    settings, notes = shared.settings, []
-    classifiers = [c.name for c in EXPLORER.catalog.choices("classifier")]
-    autoencoders = [c.name for c in EXPLORER.catalog.choices("autoencoder")]
-    methods = [m for m in settings.methods if m in {name for _, name in _method_choices()}]
-    if settings.classifier not in classifiers or settings.autoencoder not in autoencoders:
-        raise gr.Error(f"The {source} names models this app does not offer: {settings.classifier}, "
-                       f"{settings.autoencoder}.", duration=12)
-    size = AUTO_SIZE if settings.size is None else str(settings.size)
-    if size not in SIZES:
-        notes.append(f"working resolution {settings.size} is not offered here; the classifier's own is used")
-        size = AUTO_SIZE
-    if (settings.frames, settings.seed) != (RunSettings.frames, RunSettings.seed):
-        notes.append("frames and seed cannot be set in the app; its defaults are used")
-    names = EXPLORER.class_names(settings.classifier)
-    target = TOP1 if settings.target is None else f"{settings.target}: " + (
-        names[settings.target] if 0 <= settings.target < len(names) else "unknown class")
-    example = find_example(EXPLORER.examples, shared.example)
-    if shared.example and example is None:
-        notes.append(f"the image {shared.example!r} is not in this app's gallery")
-    pending = {"target": target, "classifier": settings.classifier} if (
-        settings.classifier != classifier_now and target != TOP1) else None
-    gr.Info(f"Settings restored from the {source}"
-            + (f" with the example '{example.caption}'" if example else "")
-            + ". Press Run (a result computed before shows at once)."
-            + "".join(f" Note: {n}." for n in notes), duration=10)
+    try:
+        restored = restore(shared, EXPLORER, sizes=SIZES, offered_methods=[name for _, name in _method_choices()],
+                           classifier_now=classifier_now, source=source)
+    except SettingsError as err:
+        raise gr.Error(str(err), duration=12) from err
+    gr.Info(restored.message(source), duration=10)
+    form, names = restored.form, EXPLORER.class_names(restored.form.classifier)
     return {
-        **({UI.shared_image: (example.path, time.time_ns())} if example else {}),
-        UI.classifier: settings.classifier, UI.autoencoder: settings.autoencoder, UI.methods: methods,
-        UI.steps: settings.steps, UI.fraction: settings.fraction or 0.0, UI.interpolation: settings.interpolation,
-        UI.objective: settings.objective, UI.precision: settings.precision, UI.size: size,
-        UI.target: gr.Dropdown(choices=[TOP1] + [f"{i}: {n}" for i, n in enumerate(names)], value=target),
-        UI.pending_target: pending,
+        **({UI.shared_image: (restored.example.path, time.time_ns())} if restored.example else {}),
+        **{getattr(UI, name): getattr(form, name) for name in FORM_FIELDS if name != "target"},
+        UI.target: gr.Dropdown(choices=target_choices(names), value=form.target),
+        UI.pending_target: restored.pending_target,
     }
 
 
@@ -513,10 +536,9 @@ def load_report(path: str | None, classifier_now: str) -> dict:
     if path is None:
         raise gr.Error("Choose a report.json from a run's downloads.", duration=8)
     try:
-        report = json.loads(Path(path).read_text())
-        shared = open_report(report, EXPLORER)
-    except (OSError, ValueError, TypeError) as err:
-        raise gr.Error(f"This file cannot be read as a report: {err}", duration=12) from err
+        shared = read_report(path, EXPLORER)
+    except SettingsError as err:
+        raise gr.Error(str(err), duration=12) from err
     return _restore(shared, classifier_now, "report")
 
 
@@ -538,11 +560,6 @@ def show_shared_image(shared: tuple[str, int] | None) -> str | None:
     its raw-upload preprocessing, so only handlers that always set a plain value may output to it.
     """
     return None if shared is None else shared[0]
-
-
-def _restored_settings() -> list:
-    return [UI.classifier, UI.autoencoder, UI.methods, UI.steps, UI.fraction, UI.interpolation, UI.objective,
-            UI.target, UI.precision, UI.size]
 
 
 def warm_status() -> str:
@@ -571,13 +588,13 @@ def _talk_mode(demo: gr.Blocks) -> None:
         report = gr.File(label="Open a report.json from the downloads to restore its settings",
                          file_types=[".json"], type="filepath", elem_id="open-report")
         gr.Markdown(warm_status, elem_id="warm-status")
-    settings = _restored_settings()
+    settings = _form_inputs()
     restored = [UI.shared_image, *settings, UI.pending_target]
     gr.on([UI.maps.change], refresh_stage, [UI.state, UI.style, UI.scale], UI.stage, show_progress="hidden",
           api_visibility="undocumented")
     slides.click(make_slides, [UI.state, slide_size, UI.scale], slide_files, api_name="slides")
     share.click(share_link, [UI.image, *settings], link, api_name="share_link").then(
-        None, link, link, js="(query) => query ? location.origin + location.pathname + query : query")
+        None, link, link, js=SHARE_LINK_JS)
     report.upload(load_report, [report, UI.classifier], restored, api_name="open_report")
     demo.load(open_link, UI.classifier, UI.link, api_visibility="undocumented")
     UI.link.change(apply_link, UI.link, restored, api_visibility="undocumented", show_progress="hidden")
@@ -593,34 +610,87 @@ def _method_choices() -> list[tuple[str, str]]:
     return [(f"{spec.label}: {spec.hint}", spec.name) for spec in all_methods()]
 
 
-def build_app() -> gr.Blocks:
+def _steps_info() -> str:
+    paper = "/".join(sorted({str(default) for _, default in option_defaults("steps")}))
+    kept = "".join(f" {spec.label} keeps its {default}." for spec, default in option_defaults("steps", shared=False))
+    return f"The paper uses {paper}; 16–32 give a quick look.{kept}"
+
+
+def _fraction_info() -> str:
+    paper = ", ".join(f"{spec.label} {default}" for spec, default in option_defaults("fraction"))
+    return f"Share of coordinates moved per guided step; 0 keeps each method's paper value ({paper})."
+
+
+def create_app() -> gr.Blocks:
+    """Load the default models, check which others load here, and build the UI (``launch`` serves it).
+
+    The handlers answer the components of the app built last: build one app per process.
+    """
+    _start_services()
+    demo = _build_ui()
+    freeze_startup_objects()  # after loading models and building the UI: see magig_core.memory
+    return demo
+
+
+def _start_services() -> None:
+    """The process's explorer and thread plan, made once."""
+    global EXPLORER, RUNNER, THREADS
+    if "EXPLORER" in globals():
+        return
+    # Explanations share the cores this process may use (MAGIG_CONCURRENCY runs at once); MAGIG_CONCURRENT_RUNS
+    # or MAGIG_THREADS override it, e.g. when several app processes share one machine (magig_core.runtime).
+    runtime.configure_threads(concurrent_runs=None if runtime.RUNS_ENV in os.environ else RUN_CONCURRENCY)
+    EXPLORER = Explorer(host_device(), run_slots=RUN_CONCURRENCY)
+    RUNNER = DeviceRunner(EXPLORER)  # decorated here, before launch(), as ZeroGPU requires
+    # Fitted once, to the default models' working size: a thread count that changed between runs would change
+    # the guided paths' last bits, and a shared link must give the same maps.
+    THREADS = runtime.threads_for_work(math.prod(working_size(EXPLORER.classifier(DEFAULT_CLASSIFIER)[0], None)))
+    EXPLORER.catalog.check_all()  # say at start-up which models cannot be loaded here, and why
+
+
+def _build_ui() -> gr.Blocks:
     """The whole UI; explanations queue for the model device, every other event runs beside them."""
     classifiers = EXPLORER.catalog.choices("classifier")
     autoencoders = EXPLORER.catalog.choices("autoencoder")
     _, first_classifier, _ = EXPLORER.classifier(DEFAULT_CLASSIFIER)
     first_autoencoder = EXPLORER.autoencoder(DEFAULT_AUTOENCODER)[1]
     class_names = EXPLORER.class_names(first_classifier)
+    opening = Form.of(RunSettings(first_classifier, first_autoencoder), class_names)
     guided, partial = ", ".join(methods_reading("fraction")), ", ".join(methods_reading("interpolation"))
 
     with gr.Blocks(title=TITLE, fill_width=True, delete_cache=(3600, 3600)) as demo:
         with gr.Sidebar(label="Settings", open=True, width=360):
             UI.classifier = gr.Dropdown([c.name for c in classifiers], value=first_classifier, label="Classifier",
+                                        elem_id="classifier",
                                         info="Weights load on first use; see 'Models' below.")
             UI.autoencoder = gr.Dropdown([c.name for c in autoencoders], value=first_autoencoder,
-                                         label="Autoencoder (latent methods)", info="See 'Models' for CPU costs.")
-            UI.methods = gr.CheckboxGroup(_method_choices(), value=list(DEFAULT_METHODS), label="Methods to compare")
-            UI.steps = gr.Slider(*STEPS_RANGE, value=32, step=1, label="Steps (path points)",
-                                 info="The paper uses 200; 16–32 give a quick look. IG2 keeps its 201 search steps.")
-            UI.size = gr.Radio(list(SIZES), value=AUTO_SIZE, label="Working resolution (pixels)",
-                               info="The image is explained at this size; larger is sharper and slower.")
-            UI.fraction = gr.Slider(0.0, 1.0, value=0.0, step=0.01, label=f"Selection fraction ({guided})",
-                                    info="Share of coordinates moved per guided step; 0 keeps each method's "
-                                         "paper value (GIG 0.1, MA-GIG 0.05).")
-            UI.interpolation = gr.Radio(list(INTERPOLATIONS), value="lerp", label=f"Partial move ({partial})")
-            UI.objective = gr.Radio(list(OBJECTIVES), value="prob", label="Objective",
-                                    info="prob: softmax probability (paper); logit: raw logit.")
-            UI.precision = gr.Radio(list(PRECISIONS), value="fp32", label="Precision (GPU only)",
-                                    visible=EXPLORER.on_gpu)
+                                         label="Autoencoder (latent methods)", info="See 'Models' for CPU costs.",
+                                         elem_id="autoencoder")
+            UI.methods = gr.CheckboxGroup(_method_choices(), value=opening.methods, label="Methods to compare",
+                                          elem_id="methods")
+            UI.steps = gr.Slider(*STEPS_RANGE, value=opening.steps, step=1, label="Steps (path points)",
+                                 info=_steps_info(), elem_id="steps")
+            quick_look_button = gr.Button(f"Quick look: {QUICK_STEPS} points ({QUICK_LOOK})", size="sm",
+                                          elem_id="quick-look")
+            with gr.Accordion("How far can a map be trusted?", open=False):
+                UI.stability = gr.Slider(0, MAX_RUNS, value=opening.stability, step=1, label="Stability runs",
+                                         info="0: off. K ≥ 2 re-runs each method with N, N − 1, … points (K times "
+                                              "the time) and shows the agreement of their top 10 % of pixels.",
+                                         elem_id="stability")
+                UI.average = gr.Slider(1, MAX_RUNS, value=opening.average, step=1, label="Average over runs",
+                                       info="Each map is the mean of this many runs with N, N − 1, … points.",
+                                       elem_id="average")
+            UI.size = gr.Radio(list(SIZES), value=opening.size, label="Working resolution (pixels)",
+                               info="The image is explained at this size; larger is sharper and slower.",
+                               elem_id="size")
+            UI.fraction = gr.Slider(0.0, 1.0, value=opening.fraction, step=0.01,
+                                    label=f"Selection fraction ({guided})", info=_fraction_info(), elem_id="fraction")
+            UI.interpolation = gr.Radio(list(INTERPOLATIONS), value=opening.interpolation,
+                                        label=f"Partial move ({partial})", elem_id="interpolation")
+            UI.objective = gr.Radio(list(OBJECTIVES), value=opening.objective, label="Objective",
+                                    info="prob: softmax probability (paper); logit: raw logit.", elem_id="objective")
+            UI.precision = gr.Radio(list(PRECISIONS), value=opening.precision, label="Precision (GPU only)",
+                                    visible=_runs_on_gpu(), elem_id="precision")
             with gr.Accordion("Models", open=bool(EXPLORER.catalog.unavailable())):
                 UI.model_status = gr.Markdown(model_status(), elem_id="model-status")
 
@@ -633,7 +703,7 @@ def build_app() -> gr.Blocks:
                 UI.image = gr.Image(type="filepath", image_mode=None, label="Input image", height=280,
                                     sources=["upload", "clipboard", "webcam"], elem_id="input-image")
                 UI.image.preprocess = raw_upload  # never return a gr.Image(...) update: it would rebuild the block
-                UI.target = gr.Dropdown([TOP1] + [f"{i}: {n}" for i, n in enumerate(class_names)], value=TOP1,
+                UI.target = gr.Dropdown(target_choices(class_names), value=opening.target,
                                         allow_custom_value=True, label="Class to explain", elem_id="target")
                 with gr.Row():
                     run = gr.Button("Run", variant="primary", elem_id="run-btn", scale=3)
@@ -644,6 +714,10 @@ def build_app() -> gr.Blocks:
             with gr.Column(scale=3):
                 UI.maps = gr.Gallery(label="Attribution maps", columns=4, height=310,
                                      object_fit="contain", format="png", elem_id="maps", preview=False)
+                UI.agreement = gr.Gallery(label="Agreement of the perturbed runs (with stability runs ≥ 2): share "
+                                          "with the pixel in their top 10 % (white: every run)", columns=4,
+                                          height=250, object_fit="contain", format="png", elem_id="agreement",
+                                          preview=False)
                 with gr.Row():
                     UI.style = gr.Radio(list(MAP_STYLES), value="heatmap", label="Map style", show_label=False,
                                         container=False, elem_id="map-style")
@@ -670,15 +744,13 @@ def build_app() -> gr.Blocks:
                                file_count="multiple", interactive=False, elem_id="downloads")
         UI.state = gr.State(None, time_to_live=3600)
 
-        settings_inputs = [UI.classifier, UI.autoencoder, UI.methods, UI.steps, UI.fraction, UI.interpolation,
-                           UI.objective]
-        run_inputs = [UI.image, *settings_inputs, UI.target, UI.precision, UI.style, UI.scale, UI.size]
+        run_inputs = [UI.image, *_form_inputs(), UI.style, UI.scale]
         plots = [UI.confidence_plot, UI.distance_plot, UI.manifold_plot]
         run_outputs = [UI.maps, UI.frames, UI.position, *plots, UI.table, UI.downloads, UI.status, UI.predictions,
-                       UI.state]
+                       UI.state, UI.agreement]
         for control in (UI.methods, UI.steps, UI.fraction):  # checked by the explorer, with clear messages
             control.preprocess = raw_value
-        estimate_inputs = [*settings_inputs, UI.precision, UI.size]
+        estimate_inputs = _form_inputs(without=("target",))
 
         # Explanations take turns on the model device (RUN_GROUP, shown their place in the queue); everything
         # else is quick and has its own pool (QUICK_GROUP), so it never waits behind an explanation.
@@ -687,6 +759,7 @@ def build_app() -> gr.Blocks:
         run_event = run.click(explain, run_inputs, run_outputs, api_name="explain", show_progress_on=[UI.status],
                               **RUN_GROUP)
         stop.click(cancel, None, UI.status, cancels=[run_event], queue=False, api_name="cancel")
+        quick_look_button.click(quick_look, None, UI.steps, queue=False, api_visibility="undocumented")
         examples.select(pick_example, None, [UI.image, UI.classifier, UI.autoencoder], api_visibility="undocumented",
                         show_progress="hidden", **QUICK_GROUP)
         UI.position.input(scrub, [UI.position, UI.state], [UI.frames, *plots],
@@ -708,16 +781,32 @@ def build_app() -> gr.Blocks:
 
 
 def launch(demo: gr.Blocks, **kwargs):
-    """Launch with the app's theme and styling (Gradio 6 takes them at launch time)."""
+    """Start the gallery warm-up and serve the app with its theme and styling (Gradio 6 takes them at launch).
+
+    The warm-up computes the examples' results in the background, with each example's own models and the
+    page's opening settings; on Spaces (or with MAGIG_WARM_EXAMPLES=off) the cache fills lazily instead: the
+    first click computes, later ones replay.
+    """
+    global WARMER
+    if WARMER is None and warm_policy() == "eager":
+        WARMER = EXPLORER.warm_examples(lambda example: RunSettings(example.classifier, example.autoencoder))
     theme = gr.themes.Soft(primary_hue="red", secondary_hue="blue", text_size="lg")
     options = {"theme": theme, "css": CSS + stage_css(), "head": stage_head(), "max_file_size": "50mb",
                "footer_links": ["api"]}
     return demo.launch(**(options | kwargs))
 
 
-demo = build_app()
-freeze_startup_objects()  # after loading models and building the UI: see magig_core.memory
+def __getattr__(name: str) -> Any:
+    """``app.demo``: the app, built on first access (``gradio app.py`` and Spaces' reloader read it)."""
+    if name == "demo":
+        global demo
+        demo = create_app()
+        return demo
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 if __name__ == "__main__":
-    print(f"MA-GIG Explorer: {THREADS.describe()}")
+    demo = create_app()
+    if THREADS is not None:
+        print(f"MA-GIG Explorer: {THREADS.describe()}")
     launch(demo)

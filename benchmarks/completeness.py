@@ -19,7 +19,9 @@ import torch
 from magig_core import explain, load_autoencoder, load_classifier
 from magig_core.data.bundled_sets import photos_and_cifar10
 from magig_core.explorer.examples import REAL_AUTOENCODER, REAL_CLASSIFIER
-from magig_core.metrics import faithfulness
+from magig_core.metrics.scores import score
+
+GAMES = ("diffid_top1", "insertion_top1", "deletion_top1")  # the paper's games, means over the images
 
 
 def breakdown(result) -> dict[str, list[float]]:
@@ -60,12 +62,12 @@ def main() -> None:
         result = explain(images, classifier, "ma-gig", autoencoder=autoencoder, targets=labels, steps=args.steps,
                          frames=args.steps, substeps=substeps)
         seconds = time.perf_counter() - started
-        scores = faithfulness(classifier, images, result.attributions, labels)
+        scores = score(result, classifier, images)  # result.targets are the labels
+        games = {name: statistics.fmean(s[name] for s in scores) for name in GAMES}
         numbers = breakdown(result)
-        report["runs"][substeps] = {"seconds_per_image": seconds / len(names), "diffid": scores.diffid,
-                                    "insertion": scores.insertion, "deletion": scores.deletion, **numbers}
+        report["runs"][substeps] = {"seconds_per_image": seconds / len(names), **games, **numbers}
         medians = {key: statistics.median(values) for key, values in numbers.items()}
-        print(f"substeps={substeps}: {seconds / len(names):.1f} s/image, DiffID {scores.diffid:.4f}, "
+        print(f"substeps={substeps}: {seconds / len(names):.1f} s/image, diffid_top1 {games['diffid_top1']:.4f}, "
               + ", ".join(f"median {k} {v:.3g}" for k, v in medians.items()), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))

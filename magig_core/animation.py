@@ -1,9 +1,11 @@
 """Path animations for slides: each method's path images side by side, labelled, with the target
-probability ticking under each, written as an animated GIF and an MP4 (or WebM) video.
+probability ticking under each, written as an animated GIF and an MP4 (or WebM) video. Under each path
+image, where the explanation recorded them: the classifier's input gradient there (one colour scale for
+all positions) and the map collected so far (on the final map's scale), so the map grows as the path runs.
 
 Frames are drawn with Pillow straight into a fixed-size canvas rather than with matplotlib: every pixel of
 a method's panel is a known function of that method's path image (``fit_image`` placed at ``layout``'s
-box), so what a slide shows can be checked against the explanation it came from.
+box, row by row with ``row_box``), so what a slide shows can be checked against the explanation it came from.
 """
 
 from __future__ import annotations
@@ -42,6 +44,13 @@ class PathPanel:
     frames: np.ndarray  # uint8 [F,H,W,3]
     t: np.ndarray  # [F] path positions in [0,1]
     probs: np.ndarray  # [F] target probability at each frame
+    gradients: np.ndarray | None = None  # uint8 [F,H,W,3] heatmap of |∇F| at each frame's path image
+    maps: np.ndarray | None = None  # uint8 [F,H,W,3] heatmap of the attribution collected up to each frame
+
+    @property
+    def rows(self) -> list[np.ndarray]:
+        """The image rows of this panel, top to bottom: path images, then gradients and growing maps if any."""
+        return [row for row in (self.frames, self.gradients, self.maps) if row is not None]
 
 
 @dataclass(frozen=True)
@@ -103,24 +112,37 @@ class _Metrics:
             + self.bar + self.margin
 
 
-def layout(size: tuple[int, int], count: int) -> list[Box]:
-    """The image box of each of ``count`` panels: equal squares in one row, centred."""
+def layout(size: tuple[int, int], count: int, rows: int = 1) -> list[Box]:
+    """The path-image box of each of ``count`` panels: equal squares side by side, centred, each panel
+    ``rows`` pictures wide (the path image, then its gradient and the map so far: ``row_box``)."""
     width, height = size
     m = _Metrics.for_height(height)
-    gap = 2 * m.margin
-    side = min(height - m.above - m.below, (width - 2 * m.margin - gap * (count - 1)) // max(count, 1))
+    gap, inner = 2 * m.margin, _row_gap(height) * (rows - 1)
+    squares = max(count, 1) * rows
+    side = min(height - m.above - m.below, (width - 2 * m.margin - gap * (count - 1) - inner * count) // squares)
     if side < 16:
-        raise ValueError(f"{count} panels do not fit into {width}x{height}")
-    left = (width - count * side - gap * (count - 1)) // 2
-    return [Box(left + k * (side + gap), m.above, side) for k in range(count)]
+        raise ValueError(f"{count} panels of {rows} picture(s) do not fit into {width}x{height}")
+    panel = rows * side + inner
+    left = (width - count * panel - gap * (count - 1)) // 2
+    return [Box(left + k * (panel + gap), m.above, side) for k in range(count)]
+
+
+def row_box(box: Box, row: int, height: int) -> Box:
+    """The box of picture ``row`` (0: the path image) of the panel whose path image sits in ``box``."""
+    return Box(box.left + row * (box.side + _row_gap(height)), box.top, box.side)
+
+
+def _row_gap(height: int) -> int:
+    return _Metrics.for_height(height).margin // 2
 
 
 def fit_image(image: np.ndarray, side: int) -> np.ndarray:
-    """A path image scaled to fit a ``side``-pixel square: whole-pixel blocks when it is small, so the
-    pixels stay crisp on a projector, a smooth resample otherwise."""
+    """A path image scaled to fit a ``side``-pixel square: whole-pixel blocks (1× included) when it fits, so
+    the pixels stay crisp on a projector and a GIF palette spends no colours on resampling blends; a smooth
+    downscale otherwise."""
     height, width = image.shape[:2]
     factor = side // max(height, width)
-    if factor >= 2:
+    if factor >= 1:
         return np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)
     scale = side / max(height, width)
     target = (max(1, round(width * scale)), max(1, round(height * scale)))
@@ -128,9 +150,11 @@ def fit_image(image: np.ndarray, side: int) -> np.ndarray:
 
 
 def image_origin(box: Box, fitted: np.ndarray) -> tuple[int, int]:
-    """Top-left corner (x, y) of a fitted image centred in its box."""
+    """Top-left corner (x, y) of a fitted image centred in its box, on even coordinates: a video's 4:2:0 chroma
+    is shared by 2x2 pixel squares, which then never straddle two of the image's pixel blocks."""
     height, width = fitted.shape[:2]
-    return box.left + (box.side - width) // 2, box.top + (box.side - height) // 2
+    x, y = box.left + (box.side - width) // 2, box.top + (box.side - height) // 2
+    return x - x % 2, y - y % 2
 
 
 def frame_schedule(panels: Sequence[PathPanel]) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -148,10 +172,13 @@ def compose(panels: Sequence[PathPanel], size: tuple[int, int] = SLIDE_SIZE, *, 
         raise ValueError("no method with path images to animate")
     width, height = size
     m = _Metrics.for_height(height)
-    boxes = layout(size, len(panels))
+    rows = max(len(panel.rows) for panel in panels)
+    boxes = layout(size, len(panels), rows)
     grid, schedules = frame_schedule(panels)
-    fitted = [[fit_image(f, box.side) for f in panel.frames] for panel, box in zip(panels, boxes, strict=True)]
-    extents = [_extent(box, images[0]) for box, images in zip(boxes, fitted, strict=True)]
+    fitted = [[[fit_image(f, box.side) for f in row] for row in panel.rows] for panel, box in zip(panels, boxes,
+                                                                                                strict=True)]
+    extents = [[_extent(row_box(box, row, height), pictures[0]) for row, pictures in enumerate(images)]
+               for box, images in zip(boxes, fitted, strict=True)]
     fonts = {"title": _font(m.title, bold=True), "label": _font(m.label, bold=True),
              "caption": _font(m.caption), "small": _font(m.small)}
     static = _static_layer(panels, extents, size, m, fonts, title, note)
@@ -161,8 +188,10 @@ def compose(panels: Sequence[PathPanel], size: tuple[int, int] = SLIDE_SIZE, *, 
         draw = ImageDraw.Draw(canvas)
         for panel, box, images, schedule, extent in zip(panels, boxes, fitted, schedules, extents, strict=True):
             index = int(schedule[k])
-            canvas.paste(Image.fromarray(images[index]), image_origin(box, images[index]))
-            _probability(draw, panel, extent, float(panel.probs[index]), target_name, m, fonts["caption"])
+            for row, pictures in enumerate(images):
+                canvas.paste(Image.fromarray(pictures[index]), image_origin(row_box(box, row, height),
+                                                                            pictures[index]))
+            _probability(draw, panel, extent[0], float(panel.probs[index]), target_name, m, fonts["caption"])
         _timeline(draw, float(t), size, m, fonts["small"])
         frames[k] = np.asarray(canvas)
     return frames
@@ -180,12 +209,19 @@ def _static_layer(panels, extents, size, m: _Metrics, fonts, title: str, note: s
     draw = ImageDraw.Draw(canvas)
     if title:
         draw.text((width // 2, m.margin), title, fill=INK, font=fonts["title"], anchor="ma")
-    for panel, (left, top, right, _) in zip(panels, extents, strict=True):
+    for panel, pictures in zip(panels, extents, strict=True):
+        left, top, right = pictures[0][0], pictures[0][1], pictures[-1][2]
         draw.text(((left + right) // 2, top - m.margin // 2), panel.label, fill=_rgb(panel.color),
                   font=fonts["label"], anchor="md")
+        for (left, _, right, bottom), caption in zip(pictures[1:], ROW_CAPTIONS[1:], strict=False):
+            draw.text(((left + right) // 2, bottom + m.margin // 2), caption, fill=MUTED, font=fonts["small"],
+                      anchor="ma")
     if note:
         draw.text((width // 2, height - m.margin // 2), note, fill=MUTED, font=fonts["small"], anchor="md")
     return canvas
+
+
+ROW_CAPTIONS = ("", "gradient |∇F| here", "map so far")  # under the pictures right of each path image
 
 
 def _probability(draw: ImageDraw.ImageDraw, panel: PathPanel, extent, prob: float, target_name: str,
@@ -193,7 +229,10 @@ def _probability(draw: ImageDraw.ImageDraw, panel: PathPanel, extent, prob: floa
     """The target probability as text and as a bar as wide as the picture above it."""
     left, _, right, bottom = extent
     top = bottom + m.margin // 2
-    draw.text(((left + right) // 2, top), f"p({target_name}) = {prob:.2f}", fill=INK, font=font, anchor="ma")
+    text = f"p({target_name}) = {prob:.2f}"
+    if draw.textlength(text, font=font) > right - left + 2 * m.margin:  # narrow pictures: keep off the neighbours
+        font = font.font_variant(size=m.small)
+    draw.text(((left + right) // 2, top), text, fill=INK, font=font, anchor="ma")
     bar_top = top + round(1.2 * m.caption)
     draw.rectangle((left, bar_top, right - 1, bar_top + m.bar - 1), fill=TRACK)
     filled = round(np.clip(prob, 0.0, 1.0) * (right - left))
@@ -220,21 +259,33 @@ def _rgb(color: str) -> tuple[int, int, int]:
 
 def write_gif(frames: np.ndarray, path: Path, seconds: float = SLIDE_SECONDS) -> Path:
     """Looping GIF, each frame with its own 256-colour palette and no dithering (dither noise would flicker
-    from frame to frame). The palette is a median cut refined by k-means on every 4th pixel, which keeps
-    the error on path images about half that of Pillow's fast octree at a fifth of a full median cut's time.
+    from frame to frame). The palette is fitted by maximum coverage to the frame's picture pixels, with the
+    white canvas counted once: with a path image, a gradient and a map per method, median cut over the whole
+    frame left the path images with half again the error.
     """
     images = []
     for frame in frames:
-        palette = Image.fromarray(frame[::4, ::4]).quantize(256, method=Image.Quantize.MEDIANCUT, kmeans=1)
+        palette = _palette_sample(frame).quantize(256, method=Image.Quantize.MAXCOVERAGE, kmeans=1)
         images.append(Image.fromarray(frame).quantize(palette=palette, dither=Image.Dither.NONE))
     duration = max(20, round(1000 * seconds / len(images)))
     images[0].save(path, save_all=True, append_images=images[1:], duration=duration, loop=0)
     return path
 
 
+def _palette_sample(frame: np.ndarray) -> Image.Image:
+    """The pixels a frame's palette is fitted to: every picture pixel, and the plain background only once, so
+    that the large white canvas does not take palette colours from the path images and maps."""
+    pixels = frame.reshape(-1, 3)
+    shown = pixels[(pixels != BACKGROUND).any(axis=1)]
+    sample = np.concatenate([np.asarray([BACKGROUND], dtype=np.uint8), shown])
+    return Image.fromarray(sample.reshape(-1, 1, 3))
+
+
 def write_video(frames: np.ndarray, path: Path, seconds: float = SLIDE_SECONDS) -> Path:
     """H.264 MP4 (or VP9 WebM, by suffix) at ``len(frames) / seconds`` frames per second, yuv420p so that
-    presentation software and browsers play it; ``VideoUnavailableError`` without ``imageio-ffmpeg``."""
+    presentation software and browsers play it; ``VideoUnavailableError`` without ``imageio-ffmpeg``. Colour
+    is averaged over each 2x2 square ("area" scaling), so pixel blocks keep their own colour instead of
+    taking their neighbours' (the default filter bled the colours of noisy path images by 30 levels)."""
     try:
         import imageio_ffmpeg
     except ImportError as err:
@@ -244,7 +295,8 @@ def write_video(frames: np.ndarray, path: Path, seconds: float = SLIDE_SECONDS) 
     if codec is None:
         raise ValueError(f"video files must end in {' or '.join(VIDEO_CODECS)}; got {path.name}")
     height, width = frames.shape[1:3]
-    quality = ["-crf", str(VIDEO_CRF)] + (["-b:v", "0"] if codec == "libvpx-vp9" else ["-movflags", "+faststart"])
+    container = ["-b:v", "0"] if codec == "libvpx-vp9" else ["-movflags", "+faststart"]
+    quality = ["-sws_flags", "area", "-crf", str(VIDEO_CRF), *container]
     writer = imageio_ffmpeg.write_frames(str(path), (width, height), fps=len(frames) / seconds, codec=codec,
                                          quality=None, macro_block_size=2, output_params=quality,
                                          ffmpeg_log_level="error")
@@ -276,10 +328,28 @@ def explanation_panel(method: str, explanation, index: int = 0) -> PathPanel | N
 
     if explanation.frames is None or explanation.frames.shape[1] == 0:
         return None
+    gradients = maps = None
+    if explanation.gradient_frames is not None:
+        gradients, maps = feature_rows(explanation.gradient_frames[index].detach().float().cpu().numpy(),
+                                       explanation.contribution_frames[index].detach().float().cpu().numpy())
     return PathPanel(
         label=method_spec(method).label,
         color=method_color(method),
         frames=np.stack([to_uint8(frame) for frame in explanation.frames[index]]),
         t=path_positions(explanation.num_path_points, explanation.frame_indices).numpy(),
         probs=explanation.frame_probs[index].detach().double().cpu().numpy(),
+        gradients=gradients,
+        maps=maps,
     )
+
+
+def feature_rows(gradient_frames: np.ndarray, contribution_frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Heatmaps [F,H,W,3] of |∇F| at each frame (one scale for all of them: where the gradients are large
+    shows) and of the map collected up to each frame (on the final map's scale: the last one is the map)."""
+    from magig_core.viz import heatmap, robust_max, saliency
+
+    gradients = [saliency(g) for g in gradient_frames]
+    partial = [saliency(m) for m in np.cumsum(contribution_frames.astype(np.float64), axis=0)]
+    gradient_max, map_max = robust_max(gradients), robust_max(partial[-1:])
+    return (np.stack([heatmap(g, gradient_max) for g in gradients]),
+            np.stack([heatmap(m, map_max) for m in partial]))

@@ -23,8 +23,10 @@ SCALES = ("per method", "shared")
 
 def maps_slide(image: np.ndarray, maps: Sequence[np.ndarray], labels: Sequence[str], *,
                size: tuple[int, int] = (1280, 720), title: str = "", colors: Sequence[str] | None = None,
-               scale: str = "per method", cmap: str = DEFAULT_CMAP) -> Figure:
-    """Input plus saliency maps ([H,W] each) on one colour bar; save with ``save_slide``."""
+               scale: str = "per method", cmap: str = DEFAULT_CMAP,
+               captions: Sequence[str] | None = None) -> Figure:
+    """Input plus saliency maps ([H,W] each) on one colour bar, each with an optional caption line under it
+    (a score of the method); save with ``save_slide``."""
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {SCALES}; got {scale!r}")
     if scale == "per method":
@@ -44,6 +46,9 @@ def maps_slide(image: np.ndarray, maps: Sequence[np.ndarray], labels: Sequence[s
     for k, (ax, saliency_map, label) in enumerate(zip(axes[1:], maps, labels, strict=True)):
         mappable = ax.imshow(saliency_map, cmap=cmap, norm=Normalize(0, vmax), interpolation="nearest")
         ax.set_title(label, fontsize=0.06 * points, fontweight="bold", color=colors[k] if colors else "black")
+        if captions and captions[k]:
+            ax.text(0.5, -0.03, captions[k], transform=ax.transAxes, ha="center", va="top",
+                    fontsize=min(0.045, 0.25 / count) * points)
     for ax in axes:
         ax.set_axis_off()
     if mappable is not None:

@@ -74,7 +74,7 @@ def path_figure(curves: Sequence[Curve], *, title: str, ylabel: str, ylim: tuple
     """One line per method along the normalized path position, its AUC in the legend.
 
     ``marker`` draws the current scrubber position; ``note`` is printed under the axes (e.g. which distance
-    stands in for LPIPS and why).
+    stands in for LPIPS and why); ``auc_better=""`` for a curve whose area is neither good nor bad.
     """
     figure = Figure(figsize=(7.2, 4.2), dpi=110, layout="constrained")
     axes = figure.add_subplot()
@@ -88,7 +88,7 @@ def path_figure(curves: Sequence[Curve], *, title: str, ylabel: str, ylim: tuple
         axes.set_ylim(*ylim)
     axes.set_xlabel("path position t  (0 = baseline, 1 = input)", fontsize=13)
     axes.set_ylabel(ylabel, fontsize=13)
-    axes.set_title(f"{title}   ({auc_better} AUC is better)", fontsize=14)
+    axes.set_title(f"{title}   ({auc_better} AUC is better)" if auc_better else title, fontsize=14)
     axes.tick_params(labelsize=12)
     axes.grid(alpha=0.3)
     if curves:

@@ -32,7 +32,7 @@ from magig_core.viz import heatmap, robust_max, saliency
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore:.*:pandas.errors.Pandas4Warning")
 
 OUTPUTS = ("maps", "frames", "position", "confidence", "distance", "manifold", "table", "downloads", "status",
-           "predictions")
+           "predictions", "agreement")
 VALID = {"classifier": "demo-shapes", "autoencoder": "demo-shapes", "fraction": 0.0, "interpolation": "lerp",
          "objective": "prob", "target": "top-1 prediction", "precision": "fp32", "style": "heatmap",
          "scale": "shared"}
@@ -121,7 +121,7 @@ def test_explain_streams_maps_plots_and_metrics_consistent_with_explain(server, 
     assert result["confidence"]["type"] == "matplotlib" and result["distance"]["type"] == "matplotlib"
     table = result["table"]
     assert table["headers"][:2] == ["Method", metric("diffid_top1").column()] and table["headers"][-1] == "Seconds"
-    assert len(table["headers"]) == len(METRICS) + 2
+    assert set(table["headers"][1:-1]) <= {m.column(distance) for m in METRICS for distance in ("LPIPS", "Pixel RMSE")}
     residual_column = table["headers"].index("Completeness residual ↓")
     for row, method in zip(table["data"], ("ma-gig", "gig"), strict=True):
         expected = float(references[method][0].completeness_residual[0])
@@ -129,17 +129,26 @@ def test_explain_streams_maps_plots_and_metrics_consistent_with_explain(server, 
     assert "Explaining" in result["status"] and result["predictions"]["label"]
 
 
-def test_scrub_shows_the_baseline_at_t0_in_the_same_session(server, examples, tmp_path):
+def test_scrub_shows_each_session_its_own_run(server, examples, tmp_path):
+    """Two visitors explain different images; each one's slider shows the black baseline at t = 0 and its own
+    image at t = 1.
+
+    Catches a scrub that reads the last run of the process instead of the session's: visitor A, who ran
+    first, would see B's image at t = 1.
+    """
     _, url = server
-    client = new_client(url, tmp_path)
-    run_explain(client, examples[1], ["ma-gig", "ig"], steps=8)
-    frames, _, _, _ = client.predict(0.0, api_name="/scrub")
+    first, second = new_client(url, tmp_path / "a"), new_client(url, tmp_path / "b")
+    run_explain(first, examples[1], ["ma-gig", "ig"], steps=8)
+    run_explain(second, examples[4], ["ig"], steps=6)
+    frames, _, _, _ = first.predict(0.0, api_name="/scrub")
     assert [f["caption"].split(" ·")[1].strip() for f in frames] == ["t=0.00", "t=0.00"]
     for frame in frames:  # both paths start at the raw black baseline
         assert np.asarray(Image.open(frame["image"])).max() == 0
-    last, _, _, _ = client.predict(1.0, api_name="/scrub")
-    expected = np.asarray(load_image(examples[1]).image)
-    np.testing.assert_array_equal(np.asarray(Image.open(last[0]["image"]).convert("RGB")), expected)
+    for client, image, methods in ((first, examples[1], 2), (second, examples[4], 1)):
+        last, _, _, _ = client.predict(1.0, api_name="/scrub")
+        assert len(last) == methods
+        expected = np.asarray(load_image(image).image)
+        np.testing.assert_array_equal(np.asarray(Image.open(last[0]["image"]).convert("RGB")), expected)
 
 
 def test_a_repeated_request_replays_from_the_cache(server, examples, tmp_path):
@@ -378,18 +387,33 @@ def assert_cancelled(job) -> None:
         assert "Cancelled during" in str(err)
     except (CancelledError, KeyError):  # gradio_client's cancel ends the job with an empty message
         assert job.status().code == Status.CANCELLED
+    except ValueError as err:  # gradio_client's cancel and its event stream ended in the same instant
+        assert "Did not expect 2 tasks to be done" in str(err)
     else:
         pytest.fail("the cancelled run delivered a result")
 
 
 @pytest.mark.parametrize("cancel", [cancel_by_job, cancel_by_endpoint], ids=["job.cancel", "cancel-endpoint"])
 def test_a_cancelled_run_stops_within_a_few_path_steps_and_the_next_run_starts_at_once(server, examples, tmp_path,
-                                                                                      cancel):
-    """Catches a cancel that only stops the display: the engine would go on with the ~1200 path steps left of
-    the long run, and the next visitor's request would wait behind them. Both times are measured here, on this
-    machine, so the test holds on a fast machine as on a slow one.
+                                                                                      cancel, monkeypatch):
+    """Catches a cancel that only stops the display: the engine's step counter (its progress callback, read in
+    the server's process) would go on through the ~1200 path steps left of the long run, and the next
+    visitor's request would wait behind them. Both times are measured here, on this machine, so the test
+    holds on a fast machine as on a slow one.
     """
-    _, url = server
+    app, url = server
+    ticks: list[float] = []  # when the long run's engine reported a path step
+    real_run = app.EXPLORER.run
+
+    def counted_run(image, settings, *, on_progress=None, **kwargs):
+        def tick(done: float, text: str) -> None:
+            if settings.steps == 400:
+                ticks.append(time.monotonic())
+            if on_progress is not None:
+                on_progress(done, text)
+        return real_run(image, settings, on_progress=tick, **kwargs)
+
+    monkeypatch.setattr(app.EXPLORER, "run", counted_run)
     client, other = new_client(url, tmp_path / "a"), new_client(url, tmp_path / "b")
     step = seconds_per_step(run_explain(client, examples[5], ["ma-gig"], steps=60)["table"], 60)
     started = time.monotonic()
@@ -411,3 +435,23 @@ def test_a_cancelled_run_stops_within_a_few_path_steps_and_the_next_run_starts_a
     assert run_explain(other, examples[2], ["ig"], steps=quick_steps)["maps"]
     assert time.monotonic() - stopped < bound
     assert_cancelled(job)
+    counted = len(ticks)
+    assert ticks and ticks[-1] < stopped + bound
+    time.sleep(20 * step)
+    assert len(ticks) == counted, "the engine went on stepping after the cancel"
+
+
+def test_stability_runs_fill_the_stability_column_and_the_agreement_view(server, examples, tmp_path):
+    """Two stability runs of GIG through the API: the agreement view shows one grey map (white where both
+    runs put the pixel in their top 10 %, grey where one did) and the table's stability IoU is the overlap
+    read back from that picture. Catches the control not reaching the engine, the column left empty, and an
+    agreement view drawn from another method or run."""
+    _, url = server
+    result = run_explain(new_client(url, tmp_path), examples[0], ["gig"], steps=6, stability=2)
+    [item] = result["agreement"]
+    assert item["caption"].startswith("GIG · stability IoU")
+    grey = np.asarray(Image.open(item["image"]).convert("L")).astype(int)
+    assert set(np.unique(grey)) <= {0, 127, 128, 255}
+    table = result["table"]
+    iou = table["data"][0][table["headers"].index(metric("stability_iou").column())]
+    assert iou == pytest.approx((grey == 255).sum() / (grey > 0).sum(), abs=1e-4)

@@ -17,7 +17,7 @@ from magig_core.explorer.cancel import RunCancelled
 from magig_core.explorer.compute import prepare, run_methods
 from magig_core.explorer.estimate import PassSeconds, RunHistory, describe, estimate
 from magig_core.explorer.form import parse_target
-from magig_core.explorer.render import frames_at, method_maps, metrics_table
+from magig_core.explorer.render import accumulation_figure, frames_at, method_maps, metrics_table
 from magig_core.explorer.report import build_report, report_results, write_downloads
 from magig_core.explorer.result_cache import ResultCache, run_key
 from magig_core.explorer.settings import RunSettings, SettingsError, validate
@@ -218,10 +218,39 @@ def test_render_uses_one_colour_scale_and_skips_pathless_methods(run):
     nearest = results[0].frame_t[np.abs(results[0].frame_t - 0.4).argmin()]
     assert f"t={nearest:.2f}" in frames[0][1]
     np.testing.assert_array_equal(frames[0][0], results[0].frames[results[0].frame_at(0.4)])
+    lines = accumulation_figure(context, results).axes[0].get_lines()  # GI has no path to collect along
+    assert [line.get_label().split(" ·")[0] for line in lines] == ["MA-GIG", "GIG"]
+    np.testing.assert_array_equal(lines[0].get_ydata(), results[0].accumulation_mass)
+    assert f"t50 {results[0].scores['t50']:.2f}" in lines[0].get_label()
     headers, rows = metrics_table(context, results)
     assert headers[1:4] == ["DiffID top-1 ↑", "Insertion top-1 ↑", "Deletion top-1 ↓"]
-    assert "Pixel RMSE AUC ↓" in headers
+    assert "Pixel RMSE AUC ↓" in headers and "Energy in mask ↑" not in headers  # no masks: no empty column
     assert len(rows) == 3
+
+
+def test_the_stage_steps_each_path_method_s_gradients_with_its_path_images(run):
+    """The stage's third row holds every path method's input gradient at each path image, as pictures the
+    browser steps with the path (same schedule); a method without a path says so. Catches a gradient row
+    built from the contributions, cut short, or left out of the grid's rows."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    from magig_core.animation import feature_rows
+    from magig_core.explorer.stage import stage_html
+
+    page = stage_html(run.settings, run.context, run.results)
+    assert "--rows: 3" in page and "GI: no gradients along a path" in page
+    for result in run.results[:2]:
+        cell = page.split(f'id="stage-gradient-{result.method}"')[1].split("</figure>")[0]
+        path_cell = page.split(f'id="stage-path-{result.method}"')[1].split("</figure>")[0]
+        assert cell.split(">")[0].split("data-schedule=")[1] == path_cell.split(">")[0].split("data-schedule=")[1]
+        pictures = [np.asarray(Image.open(io.BytesIO(base64.b64decode(uri.split('"')[0]))))
+                    for uri in cell.split("base64,")[1:]]
+        expected, _ = feature_rows(result.gradient_frames, result.contribution_frames)
+        assert len(pictures) == len(result.frames)
+        np.testing.assert_array_equal(np.stack(pictures), expected)
 
 
 def test_cancel_stops_inside_a_method(run):

@@ -24,10 +24,10 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore:.*
 
 RUN = {"classifier": "demo-shapes", "autoencoder": "demo-shapes", "methods": ["ma-gig", "gig", "gi"], "steps": 10,
        "fraction": 0.2, "interpolation": "slerp", "objective": "prob", "target": "2: triangle", "precision": "fp32",
-       "size": "classifier's own"}
+       "size": "classifier's own", "average": 1, "stability": 0}
 VIEW = {"style": "heatmap", "scale": "shared"}
 RESTORED = ("classifier", "autoencoder", "methods", "steps", "fraction", "interpolation", "objective",
-            "target", "precision", "size")
+            "target", "precision", "size", "average", "stability")
 
 
 def free_port() -> int:
@@ -58,7 +58,7 @@ def example() -> str:
 def explain(client: Client, image: str, settings: dict) -> dict:
     outputs = client.predict(image=handle_file(image), **settings, **VIEW, api_name="/explain")
     return dict(zip(("maps", "frames", "position", "confidence", "distance", "manifold", "table", "downloads",
-                     "status", "predictions"), outputs, strict=True))
+                     "status", "predictions", "agreement"), outputs, strict=True))
 
 
 def pixels(gallery: list[dict]) -> list[np.ndarray]:
@@ -79,15 +79,28 @@ def widget_values(restored: tuple) -> dict:
     return values
 
 
-def test_slides_of_the_session_s_run(client, example):
-    explain(client, example, RUN)
-    files = client.predict("1920×1080", "per method", api_name="/slides")
-    names = {Path(f).name: f for f in files}
-    assert set(names) == {"talk_path.gif", "talk_path.mp4", "talk_slide.png"}
-    with Image.open(names["talk_path.gif"]) as gif:  # one frame per path image: the run's 10 steps allow 10
-        assert gif.size == (1920, 1080) and gif.n_frames == RUN["steps"]
-    with Image.open(names["talk_slide.png"]) as slide:
-        assert slide.size == (1920, 1080)
+def test_slides_of_the_session_s_run(url, tmp_path, example):
+    """Two visitors run different images and step counts; each one's slides show their own run.
+
+    Catches slides made from the process's last run instead of the session's: the visitor who ran first would
+    get the other's animation (6 frames, one method) and maps slide.
+    """
+    first, second = (Client(url, verbose=False, analytics_enabled=False, download_files=str(tmp_path / name))
+                     for name in ("a", "b"))
+    other = next(e["path"] for e in load_examples() if e["class_name"] != "ring")
+    explain(first, example, RUN)
+    explain(second, other, RUN | {"methods": ["ig"], "steps": 6, "target": "top-1 prediction"})
+    slides = {}
+    for name, client in (("a", first), ("b", second)):
+        files = client.predict("1920×1080", "per method", api_name="/slides")
+        slides[name] = {Path(f).name: f for f in files}
+        assert set(slides[name]) == {"talk_path.gif", "talk_path.mp4", "talk_slide.png"}
+    for name, frames in (("a", RUN["steps"]), ("b", 6)):  # one frame per path image
+        with Image.open(slides[name]["talk_path.gif"]) as gif:
+            assert gif.size == (1920, 1080) and gif.n_frames == frames
+    with Image.open(slides["a"]["talk_slide.png"]) as a, Image.open(slides["b"]["talk_slide.png"]) as b:
+        assert a.size == b.size == (1920, 1080)
+        assert np.abs(np.asarray(a.convert("RGB"), dtype=int) - np.asarray(b.convert("RGB"), dtype=int)).mean() > 1
 
 
 def test_a_share_link_reopens_the_same_run(client, url, tmp_path, example):
@@ -129,4 +142,5 @@ def test_only_handlers_that_always_set_a_plain_value_output_to_the_image() -> No
 
     assert writers(app.UI.image) == {"pick_example", "show_shared_image"}
     for control in (app.UI.methods, app.UI.steps, app.UI.fraction):  # their raw preprocessing gives clear messages
-        assert writers(control) == {"load_report", "apply_link"}, control.label
+        quick = {"quick_look"} if control is app.UI.steps else set()  # the quick look's plain number of points
+        assert writers(control) == {"load_report", "apply_link"} | quick, control.label

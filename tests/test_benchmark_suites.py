@@ -50,7 +50,7 @@ def test_gpu_suite_runs_tiny_on_the_cpu_and_reports_every_section(tmp_path) -> N
 
 
 def test_a_failing_section_is_recorded_and_the_rest_still_written(tmp_path) -> None:
-    report = Report("gpu", torch.device("cpu"), tmp_path, {"tiny": True}, budget_seconds=60)
+    report = Report("gpu", torch.device("cpu"), tmp_path, {"tiny": True}, budget_seconds=60, sections=3)
 
     def broken() -> SectionResult:
         raise RuntimeError("CUDA error: an illegal memory access was encountered")

@@ -88,6 +88,7 @@ def test_example_run_maps_plots_and_scrubbing(page):
 
 
 def test_bad_upload_shows_an_error_toast_and_the_page_keeps_working(page, tmp_path):
+    """Catches a failed upload that leaves the page stuck: after the error toast, an example still runs to maps."""
     from playwright.sync_api import expect
 
     bad = tmp_path / "notes.png"
@@ -96,6 +97,11 @@ def test_bad_upload_shows_an_error_toast_and_the_page_keeps_working(page, tmp_pa
     page.locator("#input-image input[type=file]").set_input_files(str(bad))
     expect(page.locator("[data-testid='toast-body']").first).to_contain_text("not an image", timeout=30_000)
     page.screenshot(path=str(ARTIFACTS / "app_bad_upload.png"))
+    page.locator("#examples .thumbnail-item").nth(1).click()
+    expect(page.locator("#predictions")).to_contain_text("%", timeout=60_000)
+    page.locator("#run-btn").click()
+    expect(page.locator("#maps").get_by_label("Thumbnail 2 of 2")).to_be_visible(timeout=120_000)
+    expect(page.locator("#status")).to_contain_text("Explaining")
 
 
 # Talk mode at a projector's 1280×720 --------------------------------------------------------------
@@ -139,9 +145,11 @@ def test_stage_view_fits_a_projector_and_steps_with_the_keyboard(projector):
     page.locator("#stage-open").click()
     stage = page.locator("#stage .magig-stage")
     expect(stage).to_be_visible()
-    expect(page.locator("#stage .stage-frame:not([hidden]) img")).to_have_count(2, timeout=30_000)
+    expect(page.locator("#stage .stage-frame:not([hidden]) img")).to_have_count(4, timeout=30_000)
     _assert_inside_viewport(page, "#stage .stage-map img", 2)
-    _assert_inside_viewport(page, "#stage .stage-frame:not([hidden]) img", 2)
+    _assert_inside_viewport(page, "#stage .stage-path:not(.stage-gradient) .stage-frame:not([hidden]) img", 2)
+    _assert_inside_viewport(page, "#stage .stage-gradient .stage-frame:not([hidden]) img", 2)  # the gradient row
+    expect(page.locator("#stage .stage-gradient .stage-frame:not([hidden]) figcaption").first).to_contain_text("∇F")
     slider = page.locator("#stage .stage-slider").bounding_box()
     assert slider["y"] + slider["height"] <= 720
     expect(page.locator("#stage .stage-map figcaption").first).to_have_text("MA-GIG")
@@ -179,26 +187,65 @@ def test_stage_view_fits_a_projector_and_steps_with_the_keyboard(projector):
     page.evaluate("document.body.classList.remove('magig-stage-on')")
 
 
+SHARED = {"classifier": "demo-shapes", "autoencoder": "demo-shapes", "methods": "ma-gig,gig,gi", "steps": "12",
+          "fraction": "0.2", "interpolation": "slerp", "objective": "logit", "target": "3",
+          "example": "triangle_0.png"}
+
+
+def _widget_values(page) -> dict:
+    """Every run control's value as the page shows it."""
+    values = {name: page.locator(f"#{name} input").first.input_value() for name in ("classifier", "autoencoder",
+                                                                                     "target")}
+    values |= {name: page.locator(f"#{name} input[type=number]").input_value() for name in ("steps", "fraction")}
+    values["methods"] = page.eval_on_selector_all("#methods input:checked", "els => els.map(e => e.name)")
+    for name in ("interpolation", "objective", "size"):
+        values[name] = page.eval_on_selector_all(f"#{name} input:checked", "els => els.map(e => e.value)")
+    return values
+
+
 def test_a_shared_link_reopens_the_settings_and_the_example(projector):
+    """A run with three methods, a class other than the top-1 and non-default options is shared with the Share
+    button; the link, opened with ``?view=stage``, shows the stage at once, restores every control and the
+    gallery image, and runs the same three methods for that class.
+
+    Catches a link that drops a setting (the target, a third method, slerp, the objective), a target lost
+    while the classifier's class list loads, and a ``?view=stage`` that never opens the stage.
+    """
     from playwright.sync_api import expect
 
-    page = projector
+    page = projector.context.browser.new_page(viewport={"width": 1280, "height": 720})
+    page.route(re.compile(r"^https?://(?!127\.0\.0\.1|localhost).*"), lambda route: route.abort())
+    page.goto(projector.url.split("?")[0] + "?" + "&".join(f"{k}={v}" for k, v in SHARED.items()),
+              wait_until="domcontentloaded")
+    expect(page.locator("[data-testid='toast-body']").first).to_contain_text("Settings restored from the link",
+                                                                              timeout=60_000)
     page.locator("#talk").get_by_text("Talk mode").click()
     page.locator("#share-btn").click()
     link = page.locator("#share-link textarea")
     expect(link).to_have_value(re.compile(r"^http://127\.0\.0\.1:\d+/\?classifier=demo-shapes&.*example=\w+\.png"),
                                timeout=30_000)
     shared = link.input_value()
-    reopened = page.context.browser.new_page(viewport={"width": 1280, "height": 720})
+    page.close()
+
+    reopened = projector.context.browser.new_page(viewport={"width": 1280, "height": 720})
     reopened.route(re.compile(r"^https?://(?!127\.0\.0\.1|localhost).*"), lambda route: route.abort())
     reopened.goto(shared.replace("?", "?view=stage&"), wait_until="domcontentloaded")
-    expect(reopened.locator("#input-image img")).to_be_visible(timeout=60_000)
+    expect(reopened.locator("#stage .magig-stage")).to_be_visible(timeout=60_000)
     expect(reopened.locator("[data-testid='toast-body']").first).to_contain_text("Settings restored from the link",
                                                                                   timeout=30_000)
-    reopened.evaluate("document.body.classList.remove('magig-stage-on')")
+    expect(reopened.locator("#input-image img")).to_be_visible(timeout=60_000)
+    expect(reopened.locator("#target input")).to_have_value(re.compile(r"^3: "), timeout=30_000)
+    assert _widget_values(reopened) == {
+        "classifier": "demo-shapes", "autoencoder": "demo-shapes", "target": reopened.locator("#target input")
+        .input_value(), "steps": "12", "fraction": "0.2", "methods": ["gi", "gig", "ma-gig"],
+        "interpolation": ["slerp"], "objective": ["logit"], "size": ["classifier's own"]}
+    reopened.keyboard.press("Escape")
+    expect(reopened.locator("#stage .magig-stage")).to_be_hidden()
     reopened.locator("#run-btn").click()
-    expect(reopened.locator("#maps").get_by_label("Thumbnail 2 of 2")).to_be_visible(timeout=120_000)
+    expect(reopened.locator("#maps").get_by_label("Thumbnail 3 of 3")).to_be_visible(timeout=120_000)
+    expect(reopened.locator("#status")).to_contain_text("(class 3,")
     reopened.locator("#stage-open").click()
+    expect(reopened.locator("#stage .stage-map img")).to_have_count(3, timeout=30_000)
     expect(reopened.locator("#stage .stage-frame:not([hidden]) img")).to_have_count(2, timeout=30_000)
     reopened.screenshot(path=str(ARTIFACTS / "talk_stage_from_link_1280x720.png"))
     reopened.close()

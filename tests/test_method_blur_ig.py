@@ -55,7 +55,7 @@ def test_path_runs_from_the_blurred_image_to_the_input_and_explains_its_gap() ->
     torch.testing.assert_close(result.baseline_output, probs[:1])  # completeness against the blurred start
     torch.testing.assert_close(result.path_probs[0, [0, -1]], probs)
     # 400 points resolve this smooth path: the sum accounts for the output gap to within 2 %
-    assert result.relative_completeness_residual.item() < 0.02
+    assert result.completeness_relative.item() < 0.02
 
 
 def test_path_probabilities_follow_the_blur_schedule() -> None:

@@ -75,11 +75,61 @@ def test_the_apps_method_list_is_the_registry() -> None:
     assert all(label.startswith(method_spec(value).label) for label, value in app._method_choices())
 
 
+class CountingClassifier(nn.Module):
+    """Counts the images each forward pass takes and the images whose input gradient a backward pass makes."""
+
+    def __init__(self, network: nn.Module) -> None:
+        super().__init__()
+        self.network, self.forwards, self.backwards = network, 0, 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.forwards += x.shape[0]
+        if x.requires_grad:
+            x.register_hook(lambda grad: self._backward(grad.shape[0]))
+        return self.network(x)
+
+    def _backward(self, rows: int) -> None:
+        self.backwards += rows
+
+
+class CountingAutoencoder(IdentityAutoencoder):
+    def __init__(self) -> None:
+        self.encodes, self.decodes, self.decode_backwards = 0, 0, 0
+
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        self.encodes += images.shape[0]
+        return super().encode(images)
+
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        self.decodes += latents.shape[0]
+        if latents.requires_grad:
+            latents.register_hook(lambda grad: setattr(self, "decode_backwards", self.decode_backwards + len(grad)))
+        return latents * 1.0
+
+
+SETUP_FORWARDS = 2  # explain() runs the classifier once on the input and once on the baseline, for every method
+
+
 @pytest.mark.parametrize("spec", SPECS, ids=lambda s: s.name)
-def test_every_method_gets_a_cost_estimate(spec) -> None:
-    cost = PassSeconds(0.01, 0.02, 0.03, 0.05)
-    seconds = estimate(RunSettings("c", "a", methods=(spec.name,), steps=10), cost, 10).per_method[spec.name]
-    assert seconds > 0
+def test_every_method_s_cost_counts_the_network_passes_it_makes(spec) -> None:
+    """Runs the method on one image and counts what the networks really saw against ``spec.cost``.
+
+    Catches a cost that forgets a pass (Grad-CAM's layer-finding forward), counts a sweep the method skips or
+    an image twice: the app's time estimate and its GPU request are built from these counts. MIG's
+    energy threshold is 0 so that every sweep runs (its cost is the most it can spend).
+    """
+    classifier, autoencoder = CountingClassifier(small_cnn(num_classes=4)), CountingAutoencoder()
+    steps = 8 if "steps" in spec.option_names else None
+    mig = {"mig_energy_threshold": 0.0} if spec.name == "mig" else {}
+    references = torch.rand(3, 3, 16, 16) if spec.draws_references else None
+    explain(torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(0)), classifier, spec.name, steps=steps,
+            autoencoder=autoencoder, references=references, normalization=((0.0,) * 3, (1.0,) * 3), **mig)
+    options = spec.make_options({"steps": steps, **{k.removeprefix("mig_"): v for k, v in mig.items()}})
+    counted = PassCounts(classifier.forwards - SETUP_FORWARDS, classifier.backwards, autoencoder.decodes,
+                         autoencoder.decode_backwards, autoencoder.encodes)
+    assert counted == spec.cost(options, 4)
+    seconds = estimate(RunSettings("c", "a", methods=(spec.name,), steps=10), PassSeconds(0.01, 0.02, 0.03, 0.05), 10)
+    assert seconds.per_method[spec.name] > 0
 
 
 def test_shared_values_reach_only_the_methods_that_share_them() -> None:

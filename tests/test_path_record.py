@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 
 import pytest
 import torch
@@ -10,6 +11,8 @@ from torch import nn
 
 from magig_core import explain
 from magig_core.attribution.path_record import half_position
+from magig_core.metrics.definitions import METRIC_NAMES
+from magig_core.metrics.scores import score
 from tests.conftest import IdentityAutoencoder, small_cnn
 
 SHAPE = (3, 6, 6)
@@ -53,6 +56,22 @@ def test_linear_model_ig_collects_evenly_and_each_stretch_is_weight_times_displa
     torch.testing.assert_close(result.contribution_frames, expected, atol=1e-12, rtol=1e-9)
     torch.testing.assert_close(result.gradient_frames, weight.unsqueeze(1).expand_as(expected))
     assert result.contribution_frames.shape == result.frames.shape
+
+
+def test_the_scoring_step_reports_t50_and_the_accumulation_curves() -> None:
+    """t50 is one of the listed metrics, and the record keeps the curves it came from. On F = <w, x> IG collects
+    evenly: t50 = 1/2 and both curves are t itself. Catches t50 read from the signed share, or a curve left out."""
+    torch.manual_seed(2)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(SHAPE[0] * SHAPE[1] * SHAPE[2], 3)).eval()
+    images = _images(1)
+    steps = 5
+    (scores,) = score(explain(images, model, "ig", targets=[1], steps=steps, objective="logit"), model, images)
+    assert "t50" in METRIC_NAMES and scores["t50"] == pytest.approx(0.5, abs=1e-6)
+    t = [k / (steps - 1) for k in range(steps)]
+    assert scores.curves["accumulation"] == pytest.approx(t, abs=1e-6)
+    assert scores.curves["accumulation_mass"] == pytest.approx(t, abs=1e-6)
+    (pathless,) = score(explain(images, model, "gi", targets=[1]), model, images)
+    assert math.isnan(pathless["t50"]) and "accumulation" not in pathless.curves
 
 
 def test_quadratic_model_ig_collects_as_t_squared() -> None:

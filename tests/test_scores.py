@@ -3,6 +3,7 @@ from the classifier's raw network, hand-built perturbations and hand-summed trap
 
 from __future__ import annotations
 
+import io
 import json
 import math
 from pathlib import Path
@@ -19,6 +20,8 @@ from magig_core.metrics.perceptual import PixelRmseDistance
 from magig_core.metrics.scored_method import ScoredMethod
 from magig_core.metrics.scores import Scores, score
 from magig_core.models.image_classifier import ImageClassifier
+from magig_core.slide import maps_slide
+from magig_core.talk import slide_caption
 
 RATIOS = (0.1, 0.3, 0.5, 0.7, 0.9)
 MEAN, STD = (0.4, 0.5, 0.6), (0.2, 0.25, 0.3)
@@ -85,6 +88,19 @@ def _trapezoid(values: list[float], t: list[float]) -> float:
     return sum((t[k + 1] - t[k]) * (values[k] + values[k + 1]) / 2 for k in range(len(t) - 1))
 
 
+def _half_mass_position(clf: ImageClassifier, image: torch.Tensor, target: int, alphas: list[float]) -> float:
+    """IG's t50 by hand: segment k collects Σ|∇p(α_k x) ⊙ x|/(N−1) (the same in [0,1] and normalized space, as
+    the normalization's scale cancels); t where the running share first reaches ½, linear in between."""
+    masses = []
+    for alpha in alphas[:-1]:
+        point = (alpha * image).requires_grad_(True)
+        (grad,) = torch.autograd.grad(clf(point).softmax(-1)[0, target], point)
+        masses.append(float((grad * image).abs().sum()) / (len(alphas) - 1))
+    shares = np.concatenate([[0.0], np.cumsum(masses) / sum(masses)])
+    k = int(np.argmax(shares >= 0.5))
+    return alphas[k - 1] + (0.5 - shares[k - 1]) / (shares[k] - shares[k - 1]) * (alphas[k] - alphas[k - 1])
+
+
 def _rmse(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a.clamp(0, 1).double() - b.clamp(0, 1).double()).pow(2).mean().sqrt())
 
@@ -129,6 +145,7 @@ def test_every_metric_matches_a_brute_force_computation() -> None:
     peak = int(pixel_map.argmax())
     expected["pointing_game"] = float(masks[0].flatten()[peak])
     expected["emprt"] = math.nan  # reruns the method on a randomized classifier: only evaluate computes it
+    expected["t50"] = _half_mass_position(clf, image, target, alphas)
 
     maps = [explanation.attributions[0], explain(image, clf, "ig", steps=n - 1, targets=[target]).attributions[0]]
     maps = [m.double().abs().sum(0).flatten().numpy() for m in maps]
@@ -196,3 +213,21 @@ def test_a_scored_method_survives_json_with_its_scores_time_and_configuration() 
     assert back == result and back.label == "GIG" and back.target == 1
     untimed = ScoredMethod("ig", scores, math.nan)
     assert math.isnan(ScoredMethod.from_json(json.loads(json.dumps(untimed.to_json(), allow_nan=False))).seconds)
+
+
+def test_the_talk_slide_shows_the_paper_s_diffid_under_each_map() -> None:
+    """Catches a slide caption that shows another metric, a value other than the scores' own, or text for a
+    method without one; and a slide that drops the captions it was given (its pixels would not change)."""
+    values = {name: math.nan for name in METRIC_NAMES}
+    assert slide_caption(Scores(target=0, values={**values, "diffid_top1": 1 / 3, "diffid_prob": 0.9})) == (
+        "DiffID top-1\n0.333")
+    assert slide_caption(Scores(target=0, values=values)) == ""
+    image = np.zeros((8, 8, 3), dtype=np.uint8)
+    maps = [np.random.default_rng(0).random((8, 8))]
+
+    def pixels(captions: list[str] | None) -> np.ndarray:
+        buffer = io.BytesIO()
+        maps_slide(image, maps, ["IG"], size=(320, 180), captions=captions).savefig(buffer, format="rgba")
+        return np.frombuffer(buffer.getvalue(), dtype=np.uint8)
+
+    assert (pixels(["DiffID top-1\n0.333"]) != pixels(None)).any()

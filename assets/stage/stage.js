@@ -92,7 +92,9 @@
     else if (target?.closest("#stage .stage-play")) timer ? pause() : play();
   });
 
+  // Gradio may add this script after the document has loaded: then open at once.
   if (new URLSearchParams(location.search).get("view") === "stage") {
-    document.addEventListener("DOMContentLoaded", open);
+    if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", open);
+    else open();
   }
 })();

@@ -113,7 +113,8 @@ class CAMOptions:
 
 
 def _cost(options: CAMOptions, num_classes: int) -> PassCounts:
-    return PassCounts(classifier_forward=1, classifier_backward=1)
+    """The map's forward and backward, and the forward that finds the target layer (one image per batch)."""
+    return PassCounts(classifier_forward=2, classifier_backward=1)
 
 
 def cam_spec(name: str, label: str, hint: str, color: str, paper_order: float, library_class: str,

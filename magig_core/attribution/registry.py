@@ -141,6 +141,19 @@ def shared_options_for(method: str, values: Mapping[str, Any]) -> dict[str, Any]
     return {name: value for name, value in values.items() if name in allowed and value is not None}
 
 
+def option_defaults(option: str, *, shared: bool = True) -> list[tuple[MethodSpec, Any]]:
+    """(spec, paper default) of each method with this option that reads a shared value of it (``shared``), or
+    that keeps its own (``shared=False``, e.g. IG2's search steps): help texts are built from this, not restated."""
+    found = []
+    for spec in all_methods():
+        if (option in spec.shared_options) != shared:
+            continue
+        field = next((f for f in dataclasses.fields(spec.options) if f.name == option), None)
+        if field is not None and field.default is not dataclasses.MISSING:
+            found.append((spec, field.default))
+    return found
+
+
 def method_color(method: str, fallback: str = "#444444") -> str:
     """A method's colour in every plot and caption (a neutral grey for a name that is not registered)."""
     name = _ALIASES.get(_normalize(method)) if isinstance(method, str) else None

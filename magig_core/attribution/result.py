@@ -81,7 +81,7 @@ class Explanation:
         return int(self.path_probs.shape[1])
 
     @property
-    def relative_completeness_residual(self) -> torch.Tensor:
+    def completeness_relative(self) -> torch.Tensor:
         """Residual divided by |F_c(input) - F_c(baseline)| (NaN where that difference is 0)."""
         return self.completeness_residual / _nonzero(self.input_output - self.baseline_output)
 

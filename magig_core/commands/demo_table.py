@@ -1,4 +1,4 @@
-"""``demo-table``: all eight methods on fresh demo images, scored against the objects' true masks.
+"""``demo-table``: every method on fresh demo images, scored against the objects' true masks.
 
 Writes a Markdown table (energy in mask, pointing game, the paper's top-1 DiffID / Insertion / Deletion,
 the relative completeness residual, time) under runs/ using the bundled demo models; nothing is downloaded.
@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import torch
+from tqdm import tqdm
 
 from magig_core.demo.table import markdown_table, mean, score_method
 from magig_core.demo.world import DATA_VERSION, generate
@@ -50,14 +51,14 @@ def run(args: argparse.Namespace) -> int:
     samples.labels = samples.labels.to(device)
     samples.masks = samples.masks.to(device)
     rows = []
-    for method in methods:
-        rows.append(
-            score_method(
-                method, samples, classifier, autoencoder, steps=args.steps, batch_size=args.batch_size
-            )
-        )
-        seconds = sum(r.seconds for r in rows[-1])
-        print(f"{method}: energy_in_mask {mean(rows[-1], 'energy_in_mask'):.4f}, {seconds:.0f} s", flush=True)
+    with tqdm(total=len(methods) * args.images, desc="demo-table", unit="img", disable=None,
+              dynamic_ncols=True) as bar:
+        for method in methods:
+            bar.set_postfix_str(method)
+            rows.append(score_method(method, samples, classifier, autoencoder, steps=args.steps,
+                                     batch_size=args.batch_size, on_batch=bar.update))
+            seconds = sum(r.seconds for r in rows[-1])
+            bar.write(f"{method}: energy_in_mask {mean(rows[-1], 'energy_in_mask'):.4f}, {seconds:.0f} s")
     header = (
         f"Demo world ({DATA_VERSION}), {args.images} images from seed {args.seed}, true-class targets, "
         f"{args.steps} steps per method, default hyperparameters otherwise; bundled demo models "

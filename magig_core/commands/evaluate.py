@@ -21,6 +21,7 @@ import torch
 
 from magig_core import runtime
 from magig_core.attribution.registry import method_spec
+from magig_core.commands.option_help import fraction_help, interpolation_help, steps_help
 from magig_core.data import datasets
 from magig_core.data.datasets import DatasetError, ImageSet
 from magig_core.errors import WeightsUnavailableError
@@ -85,11 +86,11 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
                                               "(default for demo: demo-shapes; for cifar10: taef2); several "
                                               "names give one row each, e.g. ma-gig=taef2,taef2-q1,taef2-q2")
     models.add_argument("--autoencoder-weights", help="local autoencoder weights folder/file (all autoencoders)")
-    models.add_argument("--steps", help="path points: N, or method=N,... (defaults: 200; IG2 201)")
-    models.add_argument("--fraction", help="guided fraction: F, or gig=0.1,ma-gig=0.05 (the defaults); several "
-                                           "values give one row each: ma-gig=0.01,0.05,0.1,0.2 (so do several "
-                                           "values of --steps, --interpolation and --autoencoder)")
-    models.add_argument("--interpolation", help="lerp or slerp (eig, ma-gig): VALUE or method=VALUE,...")
+    models.add_argument("--steps", help=steps_help())
+    models.add_argument("--fraction", help=fraction_help() + "; several values give one row each: "
+                                           "ma-gig=0.01,0.05,0.1,0.2 (so do several values of --steps, "
+                                           "--interpolation and --autoencoder)")
+    models.add_argument("--interpolation", help=interpolation_help())
     models.add_argument("--objective", choices=("prob", "logit"), default="prob")
     models.add_argument("--ig2-references", type=int, default=100,
                         help="IG2 reference bank: the first N images of the order (paper: 100)")
@@ -116,7 +117,8 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--batch-size", type=int, default=1, help="images explained together (default 1)")
     run.add_argument("--metric-batch-size", type=int, default=64, help="perturbed images per forward pass")
     run.add_argument("--seed", type=int, default=0)
-    run.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
+    run.add_argument("--device", default=None,
+                     help="cuda or cpu (default: cuda when available; cuda:N names one GPU)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from magig_core import runtime
+from magig_core.commands.option_help import fraction_help, interpolation_help, steps_help
 from magig_core.explorer.examples import REAL_AUTOENCODER, REAL_CLASSIFIER
 
 
@@ -26,13 +27,9 @@ def build_parser(parser: argparse.ArgumentParser) -> None:
                              f"(default {REAL_AUTOENCODER}, bundled)")
     parser.add_argument("--methods", default="ma-gig,gig",
                         help="comma-separated methods or aliases, or all (default ma-gig,gig)")
-    parser.add_argument("--steps", default=None,
-                        help="path points: N for every method with a path (IG2 keeps its 201 search steps), or "
-                             "method=N,... (default: the paper's)")
-    parser.add_argument("--fraction", default=None,
-                        help="guided selection fraction: F for GIG and MA-GIG, or gig=0.1,ma-gig=0.05 (the defaults)")
-    parser.add_argument("--interpolation", default=None,
-                        help="lerp or slerp for MA-GIG's partial moves, or method=VALUE (e.g. eig=slerp)")
+    parser.add_argument("--steps", default=None, help=steps_help())
+    parser.add_argument("--fraction", default=None, help=fraction_help())
+    parser.add_argument("--interpolation", default=None, help=interpolation_help())
     parser.add_argument("--objective", choices=("prob", "logit"), default="prob")
     parser.add_argument("--target", type=int, default=None, help="class index to explain (default: prediction)")
     parser.add_argument("--size", type=int, default=None,
@@ -94,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
 def _explain_files(args: argparse.Namespace, methods: list[str], options: dict[str, dict]) -> int:
     import numpy as np
     import torch
+    from tqdm import tqdm
 
     from magig_core.attribution import explain, method_spec
     from magig_core.explorer.examples import gallery, reference_bank
@@ -114,11 +112,13 @@ def _explain_files(args: argparse.Namespace, methods: list[str], options: dict[s
     paths = [Path(p) for p in args.images] or _example_paths(args.classifier)
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
+    bar = tqdm(total=len(paths) * len(methods), desc="explain", unit="map", disable=None, dynamic_ncols=True)
     for path in paths:
         try:
             loaded = load_image(path)
         except ImageInputError as error:
-            print(f"skipping {path}: {error}")
+            tqdm.write(f"skipping {path}: {error}")
+            bar.update(len(methods))
             continue
         image = to_tensor(loaded.image, size).to(device)
         targets = None if args.target is None else [args.target]
@@ -126,22 +126,28 @@ def _explain_files(args: argparse.Namespace, methods: list[str], options: dict[s
         results, scores = {}, {}
         for method in methods:
             spec = method_spec(method)
+
+            def step(done: int, total: int, where: str = f"{path.name} {method}") -> None:
+                bar.set_postfix_str(f"{where} step {done}/{total}", refresh=False)
+
             explanation = explain(
                 image, classifier, method, autoencoder=autoencoder, targets=targets, objective=args.objective,
                 references=references, frames=args.frames if spec.has_frames else 0, substeps=args.substeps,
-                stability=args.stability, average=args.average, **options[method],
+                stability=args.stability, average=args.average, callback=step, **options[method],
             )
             (image_scores,) = score(explanation, classifier, image, distance=distance, autoencoder=autoencoder)
             scores[method] = ScoredMethod(method, image_scores, explanation.timings["total"], explanation.config)
             results[method] = explanation.to("cpu")
             _print_summary(path, results[method], classifier.class_names, scores[method])
+            bar.update()
         if psnr is not None:
-            print(f"{path.name:28s} {args.autoencoder} reconstruction PSNR {psnr:.1f} dB")
+            tqdm.write(f"{path.name:28s} {args.autoencoder} reconstruction PSNR {psnr:.1f} dB")
         stem = out_dir / path.stem
         _save(stem, image[0].cpu(), results, classifier.class_names, psnr=psnr, scores=scores)
         np.savez_compressed(f"{stem}_attributions.npz", **_arrays(results))
         if args.animate:
-            _animate(stem, image[0].cpu(), results, classifier.class_names, args)
+            _animate(stem, image[0].cpu(), results, scores, classifier.class_names, args)
+    bar.close()
     print(f"results written to {out_dir}/")
     return 0
 
@@ -166,6 +172,8 @@ def _example_paths(classifier: str) -> list[Path]:
 
 
 def _print_summary(path: Path, result, class_names, scored) -> None:
+    from tqdm import tqdm
+
     method, scores = scored.method, scored.scores
     target = int(result.targets[0])
     name = class_names[target] if class_names else str(target)
@@ -173,34 +181,36 @@ def _print_summary(path: Path, result, class_names, scored) -> None:
     manifold = f" off_manifold_auc={manifold:.3f}" if manifold == manifold else ""
     stable = scores["stability_iou"]
     manifold += f" stability_iou={stable:.2f}" if stable == stable else ""
-    print(
+    tqdm.write(
         f"{path.name:28s} {method:7s} class {name!r:18s} p={float(result.path_probs[0, -1]):.3f} "
         f"diffid_top1={scores['diffid_top1']:+.3f} diffid_prob={scores['diffid_prob']:+.3f} "
         f"completeness_residual={scores['completeness_residual']:.2e}{manifold} {scored.seconds:.2f}s"
     )
 
 
-def _animate(stem: Path, image, results: dict, class_names, args: argparse.Namespace) -> None:
+def _animate(stem: Path, image, results: dict, scores: dict, class_names, args: argparse.Namespace) -> None:
     import time
+
+    from tqdm import tqdm
 
     from magig_core.animation import explanation_panel
     from magig_core.attribution import method_spec
     from magig_core.attribution.registry import method_color
-    from magig_core.talk import TalkMethod, TalkOptions, write_talk_files
+    from magig_core.talk import TalkMethod, TalkOptions, slide_caption, write_talk_files
     from magig_core.viz import saliency, to_uint8
 
     start = time.perf_counter()
-    methods = [TalkMethod(method_spec(m).label, method_color(m), saliency(r.attributions[0]), explanation_panel(m, r))
-               for m, r in results.items()]
+    methods = [TalkMethod(method_spec(m).label, method_color(m), saliency(r.attributions[0]), explanation_panel(m, r),
+                          slide_caption(scores[m].scores)) for m, r in results.items()]
     target = int(next(iter(results.values())).targets[0])
     options = TalkOptions(size=args.animate_size, seconds=args.animate_seconds, video=f".{args.video}",
                           scale=args.slide_scale.replace("-", " "))
     paths, notes = write_talk_files(stem, to_uint8(image), methods, options=options,
                                     target_name=class_names[target] if class_names else f"class {target}")
     written = ", ".join(f"{p.name} ({p.stat().st_size / 1e6:.2f} MB)" for p in paths)
-    print(f"{stem.name}: {written} in {time.perf_counter() - start:.1f} s")
+    tqdm.write(f"{stem.name}: {written} in {time.perf_counter() - start:.1f} s")
     for note in notes:
-        print(f"{stem.name}: note: {note}")
+        tqdm.write(f"{stem.name}: note: {note}")
 
 
 def _save(stem: Path, image, results: dict, class_names, *, psnr: float | None, scores: dict) -> None:

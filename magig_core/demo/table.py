@@ -43,9 +43,10 @@ def score_method(
     *,
     steps: int,
     batch_size: int,
-    log: Callable[[str], None] = print,
+    on_batch: Callable[[int], None] = lambda images: None,
 ) -> list[ScoredMethod]:
-    """Explain every sample's true class with one method, then score localization and faithfulness."""
+    """Explain every sample's true class with one method, then score localization and faithfulness;
+    ``on_batch`` hears how many images each finished batch held."""
     results: list[ScoredMethod] = []
     for begin in range(0, len(samples), batch_size):
         rows = slice(begin, begin + batch_size)
@@ -61,7 +62,7 @@ def score_method(
         seconds = (time.perf_counter() - started) / len(result.targets)
         results += [ScoredMethod(method, s, seconds, result.config)
                     for s in score(result, classifier, samples.images[rows], masks=samples.masks[rows])]
-        log(f"{method}: {min(begin + batch_size, len(samples))}/{len(samples)} images")
+        on_batch(len(result.targets))
     return results
 
 

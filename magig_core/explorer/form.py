@@ -2,20 +2,25 @@
 
 Widgets send well-formed values; API clients send anything: ``"nan"`` or ``7.5`` as steps, a bare string
 as the method list. Nothing is coerced silently (7.5 steps is refused, not truncated to 7), and each
-message names the control and an accepted value.
+message names the control and an accepted value. ``Form`` is the one list of the run's controls: the app
+builds its inputs and its restored widget values from it, and ``takes_form`` hands a handler one ``Form``
+while its API keeps one named parameter per control.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
 from typing import Any
 
 from magig_core.attribution import method_spec
 from magig_core.attribution.registry import method_names
 from magig_core.errors import ArgumentError
-from magig_core.explorer.settings import STEPS_RANGE, RunSettings, SettingsError
+from magig_core.explorer.settings import MAX_RUNS, STEPS_RANGE, RunSettings, SettingsError
 
 TOP1 = "top-1 prediction"
 AUTO_SIZE = "classifier's own"
@@ -27,6 +32,16 @@ def parse_steps(value: Any) -> int:
     number = _number(value)
     if number is None or not number.is_integer() or not low <= number <= high:
         raise SettingsError(f"Steps must be a whole number between {low} and {high}; got {value!r}.")
+    return int(number)
+
+
+def parse_runs(value: Any, name: str, *, off: int) -> int:
+    """A whole number of perturbed runs, ``off`` (a plain run) up to ``MAX_RUNS``; empty means ``off``."""
+    if value is None or value == "":
+        return off
+    number = _number(value)
+    if number is None or not number.is_integer() or not off <= number <= MAX_RUNS:
+        raise SettingsError(f"{name} must be a whole number between {off} and {MAX_RUNS}; got {value!r}.")
     return int(number)
 
 
@@ -90,7 +105,7 @@ def parse_target(value: str | int | None, class_names: list[str]) -> int | None:
 
 def settings_from_form(*, classifier: str, autoencoder: str, methods: Any, steps: Any, fraction: Any,
                        interpolation: str, objective: str, target: Any, precision: str | None, size: Any,
-                       class_names: list[str]) -> RunSettings:
+                       average: Any = 1, stability: Any = 0, class_names: list[str]) -> RunSettings:
     """Every control's raw value → ``RunSettings`` (``settings.validate`` then checks the combination)."""
     return RunSettings(
         classifier=classifier,
@@ -103,7 +118,91 @@ def settings_from_form(*, classifier: str, autoencoder: str, methods: Any, steps
         target=parse_target(target, class_names),
         precision=precision or "fp32",
         size=parse_size(size),
+        average=parse_runs(average, "Average", off=1),
+        stability=parse_runs(stability, "Stability runs", off=0),
     )
+
+
+@dataclass(frozen=True)
+class Form:
+    """The run's controls as a page or an API client sends them (unchecked: ``settings`` checks them)."""
+
+    classifier: str
+    autoencoder: str
+    methods: Any
+    steps: Any
+    fraction: Any
+    interpolation: str
+    objective: str
+    target: Any = TOP1
+    precision: str | None = "fp32"
+    size: Any = AUTO_SIZE
+    average: Any = 1  # runs averaged into each map
+    stability: Any = 0  # perturbed runs compared (0: off)
+
+    def settings(self, class_names: list[str]) -> RunSettings:
+        return settings_from_form(**{name: getattr(self, name) for name in FORM_FIELDS}, class_names=class_names)
+
+    @classmethod
+    def of(cls, settings: RunSettings, class_names: list[str]) -> Form:
+        """The widget values that show these settings (the inverse of ``settings``)."""
+        return cls(classifier=settings.classifier, autoencoder=settings.autoencoder, methods=list(settings.methods),
+                   steps=settings.steps, fraction=settings.fraction or 0.0, interpolation=settings.interpolation,
+                   objective=settings.objective, target=target_label(settings.target, class_names),
+                   precision=settings.precision, size=AUTO_SIZE if settings.size is None else str(settings.size),
+                   average=settings.average, stability=settings.stability)
+
+
+FORM_FIELDS = tuple(f.name for f in fields(Form))
+
+
+def target_choices(class_names: list[str]) -> list[str]:
+    """The class chooser's entries: top-1, then "index: name" for every class."""
+    return [TOP1] + [f"{i}: {name}" for i, name in enumerate(class_names)]
+
+
+def target_label(target: int | None, class_names: list[str]) -> str:
+    if target is None:
+        return TOP1
+    return f"{target}: " + (class_names[target] if 0 <= target < len(class_names) else "unknown class")
+
+
+def takes_form(*, without: Sequence[str] = ()) -> Callable[[Callable], Callable]:
+    """Let a handler take a parameter ``form: Form`` while its callers pass one named value per control.
+
+    The wrapper's signature lists ``FORM_FIELDS`` (less ``without``, which keep ``Form``'s defaults) where the
+    handler has ``form``, so a web framework that reads signatures (Gradio's named API) sees every control by
+    name, in one order declared once.
+    """
+
+    def decorate(handler: Callable) -> Callable:
+        own = inspect.signature(handler)
+        names = list(own.parameters)
+        at = names.index("form")
+        controls = [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Any)
+                    for name in FORM_FIELDS if name not in without]
+        params = list(own.parameters.values())
+        signature = own.replace(parameters=[*params[:at], *controls, *params[at + 1:]])
+
+        @functools.wraps(handler)
+        def wrapper(*args, **kwargs):
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            values = dict(bound.arguments)
+            form = Form(**{c.name: values.pop(c.name) for c in controls})
+            return handler(**values, form=form)
+
+        wrapper.__signature__ = signature  # type: ignore[attr-defined]
+        wrapper.__annotations__ = {p.name: p.annotation for p in signature.parameters.values()
+                                   if p.annotation is not inspect.Parameter.empty}
+        if inspect.isgeneratorfunction(handler):
+            @functools.wraps(wrapper)
+            def streaming(*args, **kwargs):
+                yield from wrapper(*args, **kwargs)
+            return streaming
+        return wrapper
+
+    return decorate
 
 
 def _is_method(name: str) -> bool:

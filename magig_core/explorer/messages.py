@@ -29,6 +29,9 @@ class UserMessage:
 
 def user_message(err: BaseException) -> UserMessage:
     """What to show for a failed request; the text always ends with what to do next."""
+    zero = zero_gpu_message(err)
+    if zero is not None:
+        return zero
     if isinstance(err, (ImageInputError, SettingsError, ModelUnavailableError)):
         return UserMessage("Error", str(err))
     if isinstance(err, RunCancelled):
@@ -45,6 +48,28 @@ def user_message(err: BaseException) -> UserMessage:
     return UserMessage("Unexpected error", f"Something went wrong on the server ({type(err).__name__}: "
                        f"{_detail(err)}). Try again; if it keeps happening, reload the page or choose other "
                        "settings.", unexpected=True)
+
+
+def zero_gpu_message(err: BaseException) -> UserMessage | None:
+    """What to tell a visitor when ZeroGPU itself refused or ended a run (its errors carry a "ZeroGPU …" title)."""
+    title = str(getattr(err, "title", "") or "")
+    if not title.startswith("ZeroGPU"):
+        return None
+    said = " ".join(str(getattr(err, "message", err)).split())
+    if "quota" in title or "credits" in title:
+        return UserMessage("GPU quota", f"ZeroGPU: {said} Log in to Hugging Face for a larger daily GPU quota, "
+                           "wait until it refills, or choose fewer steps or methods, which ask for less GPU time.")
+    if "duration" in title:
+        return UserMessage("GPU time", f"ZeroGPU: {said} Choose fewer steps or methods or a smaller working "
+                           "resolution, so the run asks for less GPU time.")
+    if "aborted" in said.lower():
+        return UserMessage("GPU run stopped", "The GPU worker stopped before the run finished (it ran past "
+                           "the GPU time it asked for, or crashed). Press Run again; fewer steps or methods "
+                           "finish sooner.", unexpected=True)
+    if "worker" in title:
+        return UserMessage("GPU run failed", f"The run failed in the GPU worker ({said}). Press Run again; if "
+                           "it keeps failing, choose other settings.", unexpected=True)
+    return UserMessage("No GPU", f"ZeroGPU: {said} No GPU could be had for this run: try again in a minute.")
 
 
 def _detail(err: BaseException) -> str:

@@ -6,6 +6,7 @@ and numbers; nothing here touches a model.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -42,7 +43,20 @@ def method_maps(context: RunContext, results: Sequence[MethodResult], *, style: 
         sal = saliency(result.attributions)
         image = overlay(context.image, sal, vmax) if style == "overlay" else heatmap(sal, vmax)
         residual = result.scores["completeness_residual"]
-        pictures.append((image, f"{result.label} · {result.seconds:.1f} s · residual {residual:.3g}"))
+        scored = "scoring…" if result.pending else f"residual {residual:.3g}"
+        pictures.append((image, f"{result.label} · {result.seconds:.1f} s · {scored}"))
+    return pictures
+
+
+def agreement_maps(results: Sequence[MethodResult]) -> list[Captioned]:
+    """Per method with a stability measurement, how often each pixel was among the top 10 % of the perturbed
+    runs (black: never, white: every run), captioned with the stability IoU."""
+    pictures = []
+    for result in results:
+        if result.agreement is not None:
+            stable = result.scores["stability_iou"]
+            score = "scoring…" if result.pending else f"stability IoU {stable:.2f}"
+            pictures.append((heatmap(result.agreement, 1.0, cmap="gray"), f"{result.label} · {score}"))
     return pictures
 
 
@@ -96,10 +110,22 @@ def manifold_figure(context: RunContext, results: Sequence[MethodResult], marker
                        ylabel=f"{label}(image, D(E(image)))", marker=marker, note=note, auc_better="lower")
 
 
+def accumulation_figure(context: RunContext, results: Sequence[MethodResult], marker: float | None = None) -> Figure:
+    """The share of each map's absolute contribution mass collected up to each path position, with t50; the
+    area under a curve is 1 − the mass-weighted mean position, so a large area means an early map."""
+    curves = [Curve(r.method, f"{r.label} · t50 {r.scores['t50']:.2f}", r.path_t, r.accumulation_mass,
+                    float(np.trapezoid(r.accumulation_mass, r.path_t)))
+              for r in results if r.accumulation_mass is not None]
+    return path_figure(curves, title="Where along the path the map is collected", ylabel="share of Σ|g ⊙ Δx| so far",
+                       ylim=(0, 1.02), marker=marker, auc_better="")
+
+
 def metrics_table(context: RunContext, results: Sequence[MethodResult]) -> tuple[list[str], list[list]]:
-    """Headers and one row per method; faithfulness scores are target-class probabilities on this image."""
-    headers = ["Method"] + [m.column(distance_label(context)) for m in METRICS] + ["Seconds"]
-    rows = [[r.label] + [_rounded(r.scores[m.name]) for m in METRICS] + [_rounded(r.seconds)] for r in results]
+    """Headers and one row per method: every metric of the list that some method of this run has a value for
+    (a column that would be empty for all, such as a mask's or one asked for elsewhere, is left out)."""
+    shown = [m for m in METRICS if any(math.isfinite(r.scores[m.name]) for r in results)]
+    headers = ["Method"] + [m.column(distance_label(context)) for m in shown] + ["Seconds"]
+    rows = [[r.label] + [_rounded(r.scores[m.name]) for m in shown] + [_rounded(r.seconds)] for r in results]
     return headers, rows
 
 

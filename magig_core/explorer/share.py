@@ -8,6 +8,8 @@ cannot travel in a link, so only its settings do.
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -17,6 +19,7 @@ from urllib.parse import urlencode
 import numpy as np
 
 from magig_core.explorer.examples import Example
+from magig_core.explorer.form import AUTO_SIZE, TOP1, Form
 from magig_core.explorer.settings import RunSettings, SettingsError
 from magig_core.viz import to_uint8
 
@@ -24,6 +27,7 @@ if TYPE_CHECKING:
     from magig_core.explorer.service import Explorer
 
 EXAMPLE_KEY = "example"
+SPACE_PAGE = "https://huggingface.co/spaces/"
 _PARSERS: dict[str, Callable[[str], Any]] = {
     "methods": lambda text: tuple(m.strip() for m in text.split(",") if m.strip()),
     "steps": int,
@@ -32,6 +36,8 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "frames": int,
     "seed": int,
     "size": int,
+    "average": int,
+    "stability": int,
 }
 _FIELDS = tuple(f.name for f in fields(RunSettings))
 
@@ -51,6 +57,14 @@ def to_query(settings: RunSettings, example: str | None = None) -> str:
     if example:
         values[EXAMPLE_KEY] = example
     return "?" + urlencode(values, safe=",:")
+
+
+def share_address(query: str, env: Mapping[str, str] = os.environ) -> str:
+    """The link to hand out: on a Hugging Face Space its page (``SPACE_ID``), which passes the query on to the
+    app; elsewhere the query alone, for the page to put behind its own address (the app's ``*.hf.space``
+    frame would be the wrong one to share)."""
+    space = env.get("SPACE_ID", "").strip()
+    return f"{SPACE_PAGE}{space}{query}" if space else query
 
 
 def from_query(params: Mapping[str, str], defaults: RunSettings) -> SharedRun | None:
@@ -98,6 +112,65 @@ def open_report(report: Mapping[str, Any], explorer: Explorer) -> SharedRun:
         if input_digest(to_uint8(image01[0])) == digest:
             return SharedRun(settings, example_name(example))
     return SharedRun(settings)
+
+
+def read_report(path: str | Path, explorer: Explorer) -> SharedRun:
+    """``open_report`` of a report.json file; a file that is not one raises ``SettingsError`` saying so."""
+    try:
+        return open_report(json.loads(Path(path).read_text()), explorer)
+    except (OSError, ValueError, TypeError) as err:  # SettingsError is a ValueError
+        raise SettingsError(f"This file cannot be read as a report: {err}") from err
+
+
+@dataclass(frozen=True)
+class Restored:
+    """What the page shows for a shared run: the widget values, the gallery image, and what could not be kept.
+
+    ``pending_target``: when the shared run's classifier differs from the page's, the class chooser is reset by
+    the classifier change; this target is applied once the new class list is in.
+    """
+
+    form: Form
+    example: Example | None
+    notes: list[str]
+    pending_target: dict[str, str] | None
+
+    def message(self, source: str) -> str:
+        return (f"Settings restored from the {source}"
+                + (f" with the example '{self.example.caption}'" if self.example else "")
+                + ". Press Run (a result computed before shows at once)."
+                + "".join(f" Note: {n}." for n in self.notes))
+
+
+def restore(shared: SharedRun, explorer: Explorer, *, sizes: Sequence[str], offered_methods: Sequence[str],
+            classifier_now: str, source: str) -> Restored:
+    """The widget values for a shared run in an app offering these sizes and methods.
+
+    Models the app does not offer are refused (``SettingsError``); a size it does not offer falls back to
+    the classifier's own, and methods it does not offer are left out, each with a note.
+    """
+    settings, notes = shared.settings, []
+    classifiers = [c.name for c in explorer.catalog.choices("classifier")]
+    autoencoders = [c.name for c in explorer.catalog.choices("autoencoder")]
+    if settings.classifier not in classifiers or settings.autoencoder not in autoencoders:
+        raise SettingsError(f"The {source} names models this app does not offer: {settings.classifier}, "
+                            f"{settings.autoencoder}.")
+    form = Form.of(settings, explorer.class_names(settings.classifier))
+    dropped = [m for m in settings.methods if m not in offered_methods]
+    if dropped:
+        notes.append(f"method(s) {', '.join(dropped)} are not offered here")
+    if form.size not in sizes:
+        notes.append(f"working resolution {settings.size} is not offered here; the classifier's own is used")
+    if (settings.frames, settings.seed) != (RunSettings.frames, RunSettings.seed):
+        notes.append("frames and seed cannot be set in the app; its defaults are used")
+    example = find_example(explorer.examples, shared.example)
+    if shared.example and example is None:
+        notes.append(f"the image {shared.example!r} is not in this app's gallery")
+    form = replace(form, methods=[m for m in form.methods if m in offered_methods],
+                   size=form.size if form.size in sizes else AUTO_SIZE)
+    pending = ({"target": form.target, "classifier": settings.classifier}
+               if settings.classifier != classifier_now and form.target != TOP1 else None)
+    return Restored(form, example, notes, pending)
 
 
 def input_digest(image: np.ndarray) -> str:

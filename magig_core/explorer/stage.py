@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import numpy as np
 from PIL import Image
 
-from magig_core.animation import SLIDE_SECONDS, frame_schedule
+from magig_core.animation import SLIDE_SECONDS, PathPanel, frame_schedule
 from magig_core.attribution.registry import method_color
 from magig_core.bundled import bundled_path
 from magig_core.explorer.compute import MethodResult, RunContext
@@ -42,7 +42,8 @@ def stage_css() -> str:
 
 def stage_html(settings: RunSettings | None, context: RunContext | None, results: Sequence[MethodResult], *,
                style: str = "heatmap", scale: str = "per method", seconds: float = SLIDE_SECONDS) -> str:
-    """The stage for a run: a header, one column per method (map above, path image below), the slider."""
+    """The stage for a run: a header, one column per method (map above, path image below, and under it the
+    input gradient there when the run recorded it), the slider."""
     if context is None or settings is None or not results:
         return _page(_header("Nothing to show yet"), '<p class="stage-empty">Pick an example and press Run, '
                      "then come back (Esc leaves the stage view).</p>", "")
@@ -58,7 +59,11 @@ def stage_html(settings: RunSettings | None, context: RunContext | None, results
     start = int(np.abs(grid_t - START_T).argmin())
     cells = [_map_cell(r, picture) for r, (picture, _) in zip(results, maps, strict=True)]
     cells += [_path_cell(r, context.target_name, schedule.get(r.method), start) for r in results]
-    grid = f'<div class="stage-grid" style="--cols: {len(results)}">{"".join(cells)}</div>'
+    rows = 2
+    if any(p.gradients is not None for p in panels.values()):
+        rows = 3
+        cells += [_gradient_cell(r, panels.get(r.method), schedule.get(r.method), start) for r in results]
+    grid = f'<div class="stage-grid" style="--cols: {len(results)}; --rows: {rows}">{"".join(cells)}</div>'
     fps = len(grid_t) / seconds
     return _page(_header(title), grid, _footer(grid_t, start), count=len(grid_t), fps=fps)
 
@@ -113,6 +118,24 @@ def _path_cell(result: MethodResult, target_name: str, schedule: np.ndarray | No
     steps = json.dumps([int(i) for i in schedule])
     return (f'<figure class="stage-cell stage-path" id="stage-path-{method}" data-schedule="{steps}">'
             f'{"".join(frames)}</figure>')
+
+
+def _gradient_cell(result: MethodResult, panel: PathPanel | None, schedule: np.ndarray | None, start: int) -> str:
+    """The classifier's input gradient at each path image (one colour scale along the path), stepped with them."""
+    method = result.method
+    if panel is None or panel.gradients is None or schedule is None:
+        return (f'<figure class="stage-cell stage-path stage-gradient stage-none" id="stage-gradient-{method}">'
+                f"<figcaption>{html.escape(result.label)}: no gradients along a path</figcaption></figure>")
+    frames = []
+    for k, picture in enumerate(panel.gradients):
+        hidden = "" if k == schedule[start] else " hidden"
+        frames.append(
+            f'<div class="stage-frame" data-frame="{k}"{hidden}>'
+            f'<img src="{_data_uri(picture)}" alt="{html.escape(result.label)} gradient {k}"{_pixelated(picture)}>'
+            f"<figcaption>|∇F| at t = {result.frame_t[k]:.2f}</figcaption></div>")
+    steps = json.dumps([int(i) for i in schedule])
+    return (f'<figure class="stage-cell stage-path stage-gradient" id="stage-gradient-{method}" '
+            f'data-schedule="{steps}">{"".join(frames)}</figure>')
 
 
 def _pixelated(picture: np.ndarray) -> str:

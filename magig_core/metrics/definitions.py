@@ -74,6 +74,10 @@ METRICS: tuple[MetricDefinition, ...] = (
     MetricDefinition("off_manifold_auc", "Off-manifold AUC",
                      "Trapezoid area over t of each path image's distance to its own autoencoder reconstruction "
                      "(NaN without path images or autoencoder).", "lower"),
+    MetricDefinition("t50", "t50",
+                     "Path position t (0 at the baseline side, 1 at the input) by which half of the path's absolute "
+                     "contribution mass Σ_k Σ|g_k ⊙ Δx_k| has been collected, linear between path points; small: the "
+                     "map is earned early on the path, large: late (NaN without a path).", ""),
     MetricDefinition("stability_iou", "Stability IoU",
                      "Mean over pairs of K runs under small perturbations (path points N, N − 1, …, or input noise "
                      "of 1/255) of the overlap (IoU) of their top-10 % pixels; 1 = the same pixels every time "

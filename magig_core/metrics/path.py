@@ -59,5 +59,5 @@ class Completeness:
 def completeness(explanation: Explanation) -> Completeness:
     return Completeness(
         absolute=explanation.completeness_residual.detach().double().cpu(),
-        relative=explanation.relative_completeness_residual.detach().double().cpu(),
+        relative=explanation.completeness_relative.detach().double().cpu(),
     )

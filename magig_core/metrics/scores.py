@@ -28,14 +28,16 @@ SCORES_VERSION = 1
 GAME_CURVES = ("insertion_top1", "deletion_top1", "insertion_prob", "deletion_prob", "insertion_soft",
                "deletion_soft")  # one value per ratio
 PATH_CURVES = ("frame_t", "distance", "off_manifold")  # one value per path image
+ACCUMULATION_CURVES = ("accumulation", "accumulation_mass")  # one value per path point
 
 
 @dataclass(frozen=True)
 class Scores:
     """Every metric of ``METRICS`` for one image and one explained class (NaN where a metric does not apply).
 
-    ``curves`` keeps what the means were taken over: the games' value at every ratio (``GAME_CURVES``)
-    and the path distances at every path image (``PATH_CURVES``), so set-level curves need no attributions.
+    ``curves`` keeps what the means were taken over: the games' value at every ratio (``GAME_CURVES``),
+    the path distances at every path image (``PATH_CURVES``) and the share of the map collected up to
+    every path point (``ACCUMULATION_CURVES``), so set-level curves need no attributions.
     """
 
     target: int
@@ -123,6 +125,8 @@ def score(
     path_curves, distance_name = _path_curves(explanation, images01, distance, autoencoder)
     means["distance_auc"] = path_curves["distance"].auc if "distance" in path_curves else nan
     means["off_manifold_auc"] = path_curves["off_manifold"].auc if "off_manifold" in path_curves else nan
+    means["t50"] = nan if explanation.t50 is None else explanation.t50
+    accumulation = {name: getattr(explanation, name) for name in ACCUMULATION_CURVES}
     for name, values in (("stability_iou", explanation.stability), ("stability_rank", explanation.stability_rank)):
         means[name] = nan if values is None else values.detach().double().cpu()
     attributions = explanation.attributions.detach().cpu()
@@ -136,6 +140,7 @@ def score(
         if path_curves:
             curves["frame_t"] = next(iter(path_curves.values())).t.tolist()
             curves.update({name: c.values[row].double().tolist() for name, c in path_curves.items()})
+        curves.update({name: c[row].tolist() for name, c in accumulation.items() if c is not None})
         records.append(Scores(
             target=int(explanation.targets[row]),
             values={name: float(means[name][row]) for name in METRIC_NAMES},

@@ -68,7 +68,7 @@ def run_contention_suite(out_dir: Path, *, size: int | None = None, steps: int |
     cores = runtime.available_cores()
     settings = {"models": "TAEF2 + CIFAR-10 ResNet-56", "size": size, "steps": steps, "repeats": repeats,
                 "cores": cores, "timeout_s": timeout}
-    report = Report("contention", torch.device("cpu"), out_dir, settings)
+    report = Report("contention", torch.device("cpu"), out_dir, settings, sections=1)
     report.run("runs", "MA-GIG wall time under contention",
                lambda: _measure(chosen or scenarios(cores), size, steps, repeats, timeout, cores))
     return report

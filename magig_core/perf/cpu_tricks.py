@@ -66,7 +66,7 @@ def run_cpu_suite(out_dir: Path, *, size: int | None = None, steps: int | None =
     runtime.threads_for_work(size * size)  # the shipped thread count for this size (unless --threads said)
     settings = {"models": "TAEF2 + CIFAR-10 ResNet-56", "size": size, "steps": steps, "runs": repeats,
                 "threads": torch.get_num_threads(), "omp_wait_policy": runtime.plan_threads().wait_policy}
-    report = Report("cpu", CPU, out_dir, settings)
+    report = Report("cpu", CPU, out_dir, settings, sections=3)
     image = bundled_images(1, size)
     variants: list[Variant] = []
     report.run("setup", "Variants", lambda: _setup(variants, image, with_compile))

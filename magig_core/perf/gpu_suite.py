@@ -58,7 +58,6 @@ def run_gpu_suite(out_dir: Path, *, device: str | None = None, tiny: bool = Fals
     """Run every section (each may fail alone) and write JSON + Markdown under ``out_dir``."""
     target = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     settings = TINY if tiny or target.type != "cuda" else GpuSuiteSettings()
-    report = Report("gpu", target, out_dir, {**asdict(settings), "device": str(target)}, budget_seconds)
     sections = [
         ("environment", "Environment", lambda: environment(target)),
         ("equality", "CPU vs device, fp32, every method", lambda: equality(settings, target)),
@@ -68,6 +67,8 @@ def run_gpu_suite(out_dir: Path, *, device: str | None = None, tiny: bool = Fals
         ("methods", "Seconds per image, every method (Table 12 layout)", lambda: methods_table(settings, target,
                                                                                                 report)),
     ]
+    report = Report("gpu", target, out_dir, {**asdict(settings), "device": str(target)}, budget_seconds,
+                    sections=len(sections))
     for name, title, function in sections:
         report.run(name, title, function)
     return report

@@ -34,7 +34,8 @@ def run_real_suite(out_dir: Path, *, sizes: tuple[int, ...] | None = None, steps
     steps = steps or (4 if tiny else STEPS)
     repeats = repeats or (1 if tiny else 3)
     device = torch.device("cpu")
-    report = Report("real", device, out_dir, {"sizes": list(sizes), "steps": steps, "repeats": repeats})
+    report = Report("real", device, out_dir, {"sizes": list(sizes), "steps": steps, "repeats": repeats},
+                    sections=2)
     report.run("step", "MA-GIG on the bundled pair: step against its floor, seconds per image",
                lambda: _steps(sizes, steps, repeats, device))
     report.run("estimate", "The app's estimate before a run against the run's time",

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from tqdm import tqdm
 
 SCHEMA_VERSION = 1
 STATUSES = ("ok", "error", "skipped")
@@ -59,10 +60,11 @@ def slug(text: str) -> str:
 
 
 class Report:
-    """Collects sections; ``path`` names the files by suite, date and device."""
+    """Collects sections; ``path`` names the files by suite, date and device. A progress bar (on a terminal)
+    counts the ``sections`` the suite will run and names the one running."""
 
     def __init__(self, suite: str, device: torch.device, out_dir: Path, settings: dict[str, Any],
-                 budget_seconds: float | None = None) -> None:
+                 budget_seconds: float | None = None, *, sections: int) -> None:
         self.suite = suite
         self.device = device
         self.started = time.perf_counter()
@@ -74,6 +76,8 @@ class Report:
         out_dir.mkdir(parents=True, exist_ok=True)
         self.json_path = out_dir / f"{stem}.json"
         self.markdown_path = out_dir / f"{stem}.md"
+        self.progress = tqdm(total=sections, desc=f"benchmark {suite}", unit="section", disable=None,
+                             dynamic_ncols=True)
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.started
@@ -84,6 +88,7 @@ class Report:
     def run(self, name: str, title: str, function: Callable[[], SectionResult]) -> None:
         """Run one section; its failure or a spent budget is recorded instead of stopping the suite."""
         entry: dict[str, Any] = {"title": title}
+        self.progress.set_postfix_str(title)
         if self.time_left() <= 0:
             entry.update(status="skipped", reason=f"time budget of {self.budget_seconds:.0f} s spent")
         else:
@@ -98,6 +103,9 @@ class Report:
             entry["seconds"] = round(time.perf_counter() - start, 3)
         self.sections[name] = entry
         self.write()
+        self.progress.update()
+        if self.progress.n >= self.progress.total:
+            self.progress.close()
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -10,6 +10,7 @@ import statistics
 from dataclasses import dataclass
 
 import torch
+from tqdm import tqdm
 
 from magig_core.attribution import explain
 from magig_core.perf.networks import resnet18_classifier, sd_config_autoencoder
@@ -70,17 +71,22 @@ def run_benchmark(
     def explain_one(index: int):
         return explain(images[index : index + 1], classifier, "ma-gig", autoencoder=autoencoder, steps=steps)
 
+    progress = tqdm(total=batch + 2, desc="benchmark step", unit="run", disable=None, dynamic_ncols=True)
     floor()  # warm-ups: allocator, kernel selection
     explain_one(0)
+    progress.update()
     # Floor and MA-GIG steps are measured interleaved so that load from elsewhere hits both alike.
     floors: list[float] = []
     single_runs = []
     for index in range(batch):
         floors.append(median_seconds(floor, repeats, target_device))
         single_runs.append(explain_one(index))
+        progress.update()
     floor_seconds = statistics.median(floors)
     single_total = sum(r.timings["total"] for r in single_runs)
     batched = explain(images, classifier, "ma-gig", autoencoder=autoencoder, steps=steps)
+    progress.update()
+    progress.close()
     per_step = statistics.median(r.timings["path"] / (steps - 1) for r in single_runs)
     rule = sum(r.timings.get("guided_rule", 0.0) for r in single_runs)
     return BenchmarkResult(
