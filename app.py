@@ -57,6 +57,7 @@ from magig_core.explorer.render import (
     MAP_STYLES,
     METRICS_CAPTION,
     accumulation_figure,
+    agreement_maps,
     confidence_figure,
     distance_figure,
     frames_at,
@@ -69,7 +70,15 @@ from magig_core.explorer.render import (
 )
 from magig_core.explorer.report import DownloadFolders, build_report, write_downloads
 from magig_core.explorer.service import Explorer, RunState, working_size
-from magig_core.explorer.settings import STEPS_RANGE, RunSettings, SettingsError, methods_reading
+from magig_core.explorer.settings import (
+    MAX_RUNS,
+    QUICK_LOOK,
+    QUICK_STEPS,
+    STEPS_RANGE,
+    RunSettings,
+    SettingsError,
+    methods_reading,
+)
 from magig_core.explorer.share import (
     SharedRun,
     example_name,
@@ -225,9 +234,10 @@ def _slider(state: RunState, position: float) -> dict:
 
 def _cleared(state: RunState | None) -> dict:
     """Outputs of a run that has not produced results yet (or of no run at all)."""
-    return {UI.maps: [], UI.frames: [], UI.position: gr.Slider(value=0.5, interactive=False),
-            UI.confidence_plot: None, UI.distance_plot: None, UI.manifold_plot: None, UI.accumulation_plot: None,
-            UI.table: None,
+    return {UI.maps: [], UI.agreement: [], UI.frames: [],
+            UI.position: gr.Slider(value=0.5, interactive=False),
+            UI.confidence_plot: None, UI.distance_plot: None, UI.manifold_plot: None,
+            UI.accumulation_plot: None, UI.table: None,
             UI.downloads: None,
             UI.status: _status(state) if state else "", UI.state: state,
             **({UI.predictions: _label(state)} if state else {})}
@@ -235,17 +245,18 @@ def _cleared(state: RunState | None) -> dict:
 
 def _views(state: RunState, style: str, scale: str, position: float, *, downloads: bool) -> dict:
     """Every output for a state with results: maps, frames, slider, plots, table, and the files when done."""
-    headers, rows = metrics_table(state.context, state.results)
+    return {**_walked_views(state, style, scale, position), **_scored_views(state, position),
+            UI.downloads: _downloads(state) if downloads else None}
+
+
+def _walked_views(state: RunState, style: str, scale: str, position: float) -> dict:
+    """What a finished walk changes: the maps, path images, slider, confidence curve and status."""
     return {
         UI.maps: method_maps(state.context, state.results, style=style, scale=scale),
+        UI.agreement: agreement_maps(state.results),
         UI.frames: frames_at(state.context, state.results, position),
         UI.position: _slider(state, position),
         UI.confidence_plot: confidence_figure(state.context, state.results, marker=position),
-        UI.distance_plot: distance_figure(state.context, state.results, marker=position),
-        UI.manifold_plot: manifold_figure(state.context, state.results, marker=position),
-        UI.accumulation_plot: accumulation_figure(state.context, state.results, marker=position),
-        UI.table: pd.DataFrame(rows, columns=headers),
-        UI.downloads: _downloads(state) if downloads else None,
         UI.status: _status(state),
         UI.predictions: _label(state),
         UI.state: state,
@@ -258,6 +269,32 @@ def _live_views(state: RunState, style: str, scale: str) -> dict:
     maps, frames = live_pictures(state.context, state.results, state.live, style=style, scale=scale)
     return {UI.maps: maps, UI.frames: frames, UI.accumulation_plot: live_accumulation_figure(state.live),
             UI.status: _status(state)}
+
+
+def _scored_views(state: RunState, position: float) -> dict:
+    """What a finished scoring changes: the table, the distance curves and the map and agreement captions'
+    numbers (the maps' pixels are those of the walk)."""
+    headers, rows = metrics_table(state.context, state.results)
+    return {
+        UI.distance_plot: distance_figure(state.context, state.results, marker=position),
+        UI.manifold_plot: manifold_figure(state.context, state.results, marker=position),
+        UI.accumulation_plot: accumulation_figure(state.context, state.results, marker=position),
+        UI.table: pd.DataFrame(rows, columns=headers),
+        UI.status: _status(state),
+        UI.state: state,
+    }
+
+
+def _update(state: RunState, previous: RunState, style: str, scale: str) -> dict:
+    """The outputs one streamed state changes: a new map redraws the walk's views, new scores the table and
+    curves (and the captions of the maps)."""
+    walked = [r.method for r in state.results] != [r.method for r in previous.results]
+    views = _walked_views(state, style, scale, 0.5) if walked else {}
+    if not walked:
+        views.update(_scored_views(state, 0.5))
+        views[UI.maps] = method_maps(state.context, state.results, style=style, scale=scale)
+        views[UI.agreement] = agreement_maps(state.results)
+    return views
 
 
 def _downloads(state: RunState) -> list[str]:
@@ -292,6 +329,7 @@ def explain(image, form: Form, style, scale, request: gr.Request,
     doing = "the set-up"
     shown_live = 0.0
     try:
+        previous, shown = None, {}
         for state in stream:
             if should_stop():
                 raise RunCancelled(f"Cancelled during {doing}.")
@@ -305,13 +343,21 @@ def explain(image, form: Form, style, scale, request: gr.Request,
                 if time.monotonic() - shown_live >= LIVE_SECONDS:
                     shown_live = time.monotonic()
                     yield _live_views(state, style, scale)
-            elif not state.results:  # set up: clear the previous run's outputs, show the predictions
+                continue
+            if not state.results:  # set up: clear the previous run's outputs, show the predictions
                 for note in state.notes:
                     gr.Warning(note, duration=12)
-                yield _cleared(state)
-            elif state.from_cache or not state.complete:  # the final state repeats the last method's
-                finished = len(state.results) == len(state.settings.methods)
-                yield _views(state, style, scale, 0.5, downloads=finished)
+                shown = _cleared(state)
+                yield shown
+            elif state.from_cache or previous is None:
+                yield _views(state, style, scale, 0.5, downloads=state.scored)
+            elif not state.complete:  # the final state repeats the last method's
+                update = _update(state, previous, style, scale)
+                shown.update(update)
+                yield update
+                if state.scored:  # everything is on screen; the files follow, with the whole view for API clients
+                    yield {**shown, UI.downloads: _downloads(state)}
+            previous = state
     finally:
         if hasattr(stream, "close"):
             stream.close()  # a run nobody reads any more stops here (on ZeroGPU: its worker, at its next yield)
@@ -387,6 +433,11 @@ def estimate(form: Form):
     except ValueError as err:
         return f"⚠️ {user_message(err).text}"
     return line + (f"\n\n⚠️ **{warning}**" if warning else "")
+
+
+def quick_look() -> int:
+    """The quick look's path points, one click from the paper's default (a plain value for the slider)."""
+    return QUICK_STEPS
 
 
 @friendly
@@ -639,6 +690,16 @@ def _build_ui() -> gr.Blocks:
                                           elem_id="methods")
             UI.steps = gr.Slider(*STEPS_RANGE, value=opening.steps, step=1, label="Steps (path points)",
                                  info=_steps_info(), elem_id="steps")
+            quick_look_button = gr.Button(f"Quick look: {QUICK_STEPS} points ({QUICK_LOOK})", size="sm",
+                                          elem_id="quick-look")
+            with gr.Accordion("How far can a map be trusted?", open=False):
+                UI.stability = gr.Slider(0, MAX_RUNS, value=opening.stability, step=1, label="Stability runs",
+                                         info="0: off. K ≥ 2 re-runs each method with N, N − 1, … points (K times "
+                                              "the time) and shows the agreement of their top 10 % of pixels.",
+                                         elem_id="stability")
+                UI.average = gr.Slider(1, MAX_RUNS, value=opening.average, step=1, label="Average over runs",
+                                       info="Each map is the mean of this many runs with N, N − 1, … points.",
+                                       elem_id="average")
             UI.size = gr.Radio(list(SIZES), value=opening.size, label="Working resolution (pixels)",
                                info="The image is explained at this size; larger is sharper and slower.",
                                elem_id="size")
@@ -673,6 +734,10 @@ def _build_ui() -> gr.Blocks:
             with gr.Column(scale=3):
                 UI.maps = gr.Gallery(label="Attribution maps", columns=4, height=310,
                                      object_fit="contain", format="png", elem_id="maps", preview=False)
+                UI.agreement = gr.Gallery(label="Agreement of the perturbed runs (with stability runs ≥ 2): share "
+                                          "with the pixel in their top 10 % (white: every run)", columns=4,
+                                          height=250, object_fit="contain", format="png", elem_id="agreement",
+                                          preview=False)
                 with gr.Row():
                     UI.style = gr.Radio(list(MAP_STYLES), value="heatmap", label="Map style", show_label=False,
                                         container=False, elem_id="map-style")
@@ -704,7 +769,7 @@ def _build_ui() -> gr.Blocks:
         run_inputs = [UI.image, *_form_inputs(), UI.style, UI.scale]
         plots = [UI.confidence_plot, UI.distance_plot, UI.manifold_plot, UI.accumulation_plot]
         run_outputs = [UI.maps, UI.frames, UI.position, *plots, UI.table, UI.downloads, UI.status, UI.predictions,
-                       UI.state]
+                       UI.state, UI.agreement]
         for control in (UI.methods, UI.steps, UI.fraction):  # checked by the explorer, with clear messages
             control.preprocess = raw_value
         estimate_inputs = _form_inputs(without=("target",))
@@ -716,6 +781,7 @@ def _build_ui() -> gr.Blocks:
         run_event = run.click(explain, run_inputs, run_outputs, api_name="explain", show_progress_on=[UI.status],
                               **RUN_GROUP)
         stop.click(cancel, None, UI.status, cancels=[run_event], queue=False, api_name="cancel")
+        quick_look_button.click(quick_look, None, UI.steps, queue=False, api_visibility="undocumented")
         examples.select(pick_example, None, [UI.image, UI.classifier, UI.autoencoder], api_visibility="undocumented",
                         show_progress="hidden", **QUICK_GROUP)
         UI.position.input(scrub, [UI.position, UI.state], [UI.frames, *plots[:3]],

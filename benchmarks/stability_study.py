@@ -3,14 +3,15 @@
 For IG, Blur IG, GIG and MA-GIG (bundled ResNet-56 + TAEF2) on gallery photographs of CIFAR-10 classes and
 bundled CIFAR-10 test images, each explained for its true class:
 
-- **points**: at 16, 32, 64, 128 and 200 path points, DiffID (the paper's top-1 protocol and the probability
-  variant) and seconds per image on every image; stability (top-10 % IoU and rank correlation between the
-  runs at N and N − 1 points) on the first ``--stability-images``;
-- **averaging**: on ``--k-images``, 2·8 runs per image at ``--k-points``, ``--k-points`` − 1, …; the mean
-  of the first K runs (K = 1, 2, 4, 8) gives DiffID, and stability compares it with the mean of the next K
+- **points**: at 16, 32, 64 and 200 path points (``--points``), DiffID (the paper's top-1 protocol and the
+  probability variant) and seconds per image, on every image or on the first n where ``--images-at`` says
+  so; stability (top-10 % IoU and rank correlation between the runs at N and N − 1 points) on the first
+  ``--stability-images``;
+- **averaging**: on ``--k-images``, 2·max K runs per image at ``--k-points``, ``--k-points`` − 1, …; the
+  mean of the first K runs (``--ks``) gives DiffID, and stability compares it with the mean of the next K
   (disjoint runs, so an average of K against an independent average of K);
 - **MA-GIG − GIG** paired over images at each point count, at each K, and at equal cost: each method
-  averaged over as many of its runs as fit in the time of one MA-GIG run (at most 8).
+  averaged over as many of its runs as fit in the time of one MA-GIG run (at most max K).
 
 Work is split by method, point count and chunk of images over ``--workers`` processes of one thread each.
 Run: ``nice -n 10 python benchmarks/stability_study.py`` (writes benchmarks/results/stability_study.{json,md});
@@ -25,13 +26,13 @@ import math
 import multiprocessing
 import os
 import statistics
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 METHODS = ("ig", "blur-ig", "gig", "ma-gig")
-POINTS = (16, 32, 64, 128, 200)
-KS = (1, 2, 4, 8)
+POINTS = (16, 32, 64, 200)
 _STATE: dict = {}
 
 
@@ -116,11 +117,12 @@ def main() -> None:
     parser.add_argument("--thumbnails", type=int, default=42, help="bundled CIFAR-10 test images")
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--points", default=",".join(map(str, POINTS)))
-    parser.add_argument("--long-points", type=int, default=128, help="point counts from here on use --long-images")
-    parser.add_argument("--long-images", type=int, default=8, help="images at the long point counts")
-    parser.add_argument("--stability-images", type=int, default=6)
+    parser.add_argument("--images-at", default="64:6,200:3",
+                        help="fewer images at these point counts (N:images,...); the others use every image")
+    parser.add_argument("--stability-images", type=int, default=4)
     parser.add_argument("--k-images", type=int, default=4)
     parser.add_argument("--k-points", type=int, default=32)
+    parser.add_argument("--ks", default="1,2,4", help="run counts K averaged (2·max K runs per image)")
     parser.add_argument("--chunk", type=int, default=5, help="images per explain() call (lockstep batch)")
     parser.add_argument("--workers", type=int, default=2, help="processes of one thread each")
     parser.add_argument("--tiny", action="store_true", help="3 images, 8 and 9 points, K up to 2: a pipeline check")
@@ -131,8 +133,8 @@ def main() -> None:
     points = [8, 9] if args.tiny else [int(p) for p in args.points.split(",")]
     if args.tiny:
         args.photos, args.thumbnails, args.stability_images, args.k_images, args.k_points = 1, 2, 2, 2, 8
-        args.long_points, args.long_images = 9, 2
-    ks = (1, 2) if args.tiny else KS
+        args.images_at, args.ks = "9:2", "1,2"
+    ks = tuple(int(k) for k in args.ks.split(","))
     started = time.perf_counter()
     context = multiprocessing.get_context("spawn")
     cache = args.cache / f"{args.size}px-{args.photos}p-{args.thumbnails}t" if not args.tiny else args.cache / "tiny"
@@ -142,7 +144,8 @@ def main() -> None:
         names = pool.apply(_image_names)
         count = len(names)
         stable, kimg = min(args.stability_images, count), min(args.k_images, count)
-        images_at = {n: count if n < args.long_points else min(args.long_images, count) for n in points}
+        fewer = dict(tuple(int(v) for v in item.split(":")) for item in args.images_at.split(",") if item)
+        images_at = {n: min(fewer.get(n, count), count) for n in points}
         tasks = _tasks(images_at, stable, kimg, 2 * max(ks), args.k_points, args.chunk)
         done = {}
         for result in pool.imap_unordered(_run, tasks):
@@ -158,8 +161,7 @@ def main() -> None:
                        "size": args.size, "stability_images": stable, "k_images": kimg, "k_points": args.k_points,
                        "workers": args.workers, "threads_per_worker": 1, "chunk": args.chunk,
                        "seconds": time.perf_counter() - started,
-                       "command": "nice -n 10 python benchmarks/stability_study.py"
-                       + (" --tiny" if args.tiny else "")}
+                       "command": " ".join(["nice -n 10 python benchmarks/stability_study.py", *sys.argv[1:]])}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     out = args.out.with_name(args.out.name + ("_tiny" if args.tiny else ""))
     out.with_suffix(".json").write_text(json.dumps(report, indent=2))

@@ -32,7 +32,7 @@ from magig_core.viz import heatmap, robust_max, saliency
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore:.*:pandas.errors.Pandas4Warning")
 
 OUTPUTS = ("maps", "frames", "position", "confidence", "distance", "manifold", "accumulation", "table", "downloads",
-           "status", "predictions")
+           "status", "predictions", "agreement")
 VALID = {"classifier": "demo-shapes", "autoencoder": "demo-shapes", "fraction": 0.0, "interpolation": "lerp",
          "objective": "prob", "target": "top-1 prediction", "precision": "fp32", "style": "heatmap",
          "scale": "shared"}
@@ -440,3 +440,19 @@ def test_a_cancelled_run_stops_within_a_few_path_steps_and_the_next_run_starts_a
     assert ticks and ticks[-1] < stopped + bound
     time.sleep(20 * step)
     assert len(ticks) == counted, "the engine went on stepping after the cancel"
+
+
+def test_stability_runs_fill_the_stability_column_and_the_agreement_view(server, examples, tmp_path):
+    """Two stability runs of GIG through the API: the agreement view shows one grey map (white where both
+    runs put the pixel in their top 10 %, grey where one did) and the table's stability IoU is the overlap
+    read back from that picture. Catches the control not reaching the engine, the column left empty, and an
+    agreement view drawn from another method or run."""
+    _, url = server
+    result = run_explain(new_client(url, tmp_path), examples[0], ["gig"], steps=6, stability=2)
+    [item] = result["agreement"]
+    assert item["caption"].startswith("GIG · stability IoU")
+    grey = np.asarray(Image.open(item["image"]).convert("L")).astype(int)
+    assert set(np.unique(grey)) <= {0, 127, 128, 255}
+    table = result["table"]
+    iou = table["data"][0][table["headers"].index(metric("stability_iou").column())]
+    assert iou == pytest.approx((grey == 255).sum() / (grey > 0).sum(), abs=1e-4)

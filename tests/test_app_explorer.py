@@ -14,7 +14,7 @@ import torch
 from magig_core.attribution import PassCounts, method_spec
 from magig_core.attribution.api import explain
 from magig_core.explorer.cancel import RunCancelled
-from magig_core.explorer.compute import prepare, run_methods
+from magig_core.explorer.compute import prepare, run_methods, stream_methods
 from magig_core.explorer.estimate import PassSeconds, RunHistory, describe, estimate
 from magig_core.explorer.form import parse_target
 from magig_core.explorer.render import accumulation_figure, frames_at, method_maps, metrics_table
@@ -259,9 +259,9 @@ def test_live_runs_stream_each_map_forming_and_end_exactly_at_the_final_map(run)
     a segment early, maps taken from another method, and a worker thread whose failure is lost."""
     from magig_core.explorer.live import LiveMap
 
-    items = list(run_methods(run.image, run.classifier, run.autoencoder, run.settings, run.context,
-                             PixelRmseDistance(), live=True))
-    results = [item for item in items if not isinstance(item, LiveMap)]
+    items = [item for _, item in stream_methods(run.image, run.classifier, run.autoencoder, run.settings,
+                                                 run.context, PixelRmseDistance(), live=True)]
+    results = [item for item in items if not isinstance(item, LiveMap) and not item.pending]
     assert [r.method for r in results] == ["ma-gig", "gig", "gi"]
     for result, plain in zip(results, run.results, strict=True):
         np.testing.assert_array_equal(result.attributions, plain.attributions)
@@ -282,9 +282,9 @@ def test_live_runs_stream_each_map_forming_and_end_exactly_at_the_final_map(run)
         polls.append(1)
         return len(polls) > 3
 
-    with pytest.raises(RunCancelled, match="MA-GIG"):  # raised in the worker thread, re-raised to the consumer
-        list(run_methods(run.image, run.classifier, run.autoencoder, run.settings, run.context,
-                         PixelRmseDistance(), live=True, should_stop=stop_inside_the_walk))
+    with pytest.raises(RunCancelled, match="MA-GIG"):  # raised in the method's thread, re-raised here
+        list(stream_methods(run.image, run.classifier, run.autoencoder, run.settings, run.context,
+                            PixelRmseDistance(), live=True, should_stop=stop_inside_the_walk))
 
 
 def test_cancel_stops_inside_a_method(run):

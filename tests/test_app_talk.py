@@ -24,10 +24,10 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore:.*
 
 RUN = {"classifier": "demo-shapes", "autoencoder": "demo-shapes", "methods": ["ma-gig", "gig", "gi"], "steps": 10,
        "fraction": 0.2, "interpolation": "slerp", "objective": "prob", "target": "2: triangle", "precision": "fp32",
-       "size": "classifier's own"}
+       "size": "classifier's own", "average": 1, "stability": 0}
 VIEW = {"style": "heatmap", "scale": "shared"}
 RESTORED = ("classifier", "autoencoder", "methods", "steps", "fraction", "interpolation", "objective",
-            "target", "precision", "size")
+            "target", "precision", "size", "average", "stability")
 
 
 def free_port() -> int:
@@ -58,7 +58,7 @@ def example() -> str:
 def explain(client: Client, image: str, settings: dict) -> dict:
     outputs = client.predict(image=handle_file(image), **settings, **VIEW, api_name="/explain")
     return dict(zip(("maps", "frames", "position", "confidence", "distance", "manifold", "table", "downloads",
-                     "status", "predictions"), outputs, strict=True))
+                     "status", "predictions", "agreement"), outputs, strict=True))
 
 
 def pixels(gallery: list[dict]) -> list[np.ndarray]:
@@ -142,4 +142,5 @@ def test_only_handlers_that_always_set_a_plain_value_output_to_the_image() -> No
 
     assert writers(app.UI.image) == {"pick_example", "show_shared_image"}
     for control in (app.UI.methods, app.UI.steps, app.UI.fraction):  # their raw preprocessing gives clear messages
-        assert writers(control) == {"load_report", "apply_link"}, control.label
+        quick = {"quick_look"} if control is app.UI.steps else set()  # the quick look's plain number of points
+        assert writers(control) == {"load_report", "apply_link"} | quick, control.label

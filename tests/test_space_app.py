@@ -110,21 +110,19 @@ def test_predictions_estimates_and_scrubbing_never_use_the_gpu_function(space) -
     assert len(frames) == 1 and len(emulation.calls) == before + 1
 
 
-@pytest.mark.parametrize(("failure", "advice", "steps"), [("quota", "Log in to Hugging Face", 6),
-                                                          ("abort", "stopped before the run finished", 7)])
-def test_zero_gpu_failures_reach_the_visitor_as_advice_and_the_server_stays_up(space, failure, advice,
-                                                                               steps) -> None:
+def test_zero_gpu_failures_reach_the_visitor_as_advice_and_the_server_stays_up(space) -> None:
     """Catches ZeroGPU's refusals and aborted workers surfacing as a bare "ZeroGPU worker error" (or taking the
     server down): the visitor must learn what happened and what to do, and the next run must work."""
     url, emulation = space
     client = client_of(url)
-    emulation.failure = failure
     try:
-        with pytest.raises(AppError, match=advice):
-            explain_scene(client, ["gig"], steps).result(timeout=300)
+        for failure, advice in (("quota", "Log in to Hugging Face"), ("abort", "stopped before the run finished")):
+            emulation.failure = failure
+            with pytest.raises(AppError, match=advice):
+                explain_scene(client, ["gig"], 6).result(timeout=300)
     finally:
         emulation.failure = None
-    assert explain_scene(client, ["gig"], steps).result(timeout=300)[0]
+    assert explain_scene(client, ["gig"], 6).result(timeout=300)[0]
 
 
 def test_share_links_name_the_spaces_page_on_a_space_and_stay_relative_elsewhere(space, monkeypatch) -> None:

@@ -9,27 +9,34 @@ device is the caller's business (``slots.RunSlots``).
 
 from __future__ import annotations
 
+import math
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
 from magig_core.attribution import explain, method_spec
-from magig_core.attribution.path_record import WatchFn
+from magig_core.attribution.path_record import PathSnapshot, WatchFn
 from magig_core.attribution.result import Explanation
 from magig_core.explorer.cancel import RunCancelled
-from magig_core.explorer.live import LiveMap, stream
+from magig_core.explorer.live import LiveMap, live_map
 from magig_core.explorer.settings import RunSettings
 from magig_core.metrics import confidence_curve, reconstruction_psnr
+from magig_core.metrics.definitions import METRIC_NAMES
 from magig_core.metrics.perceptual import FrameDistance
 from magig_core.metrics.scored_method import ScoredMethod
 from magig_core.metrics.scores import Scores, frame_positions, score
 from magig_core.viz import to_uint8
 
 TOP_K = 5
+PROGRESS = None  # the index of a progress event in ``stream_methods``' queue
 
 
 @dataclass
@@ -69,6 +76,8 @@ class MethodResult:
     contribution_frames: np.ndarray | None = None  # float32 [F,3,H,W] g ⊙ Δx collected since the previous frame
     accumulation: np.ndarray | None = None  # [N] signed share of ΣA collected up to each path point
     accumulation_mass: np.ndarray | None = None  # [N] share of the absolute contribution mass collected
+    agreement: np.ndarray | None = None  # [H,W] share of the perturbed runs with the pixel in their top 10 %
+    pending: bool = False  # the walk is done (map, path, frames are final); the scores are still NaN
 
     @property
     def distances(self) -> np.ndarray | None:
@@ -142,7 +151,15 @@ def prepare(image01: torch.Tensor, classifier: nn.Module, settings: RunSettings,
     )
 
 
-def run_methods(
+def run_methods(*inputs: Any, **options: Any) -> Iterator[MethodResult]:
+    """One scored ``MethodResult`` per method in ``settings.methods`` order, one method at a time (the
+    arguments of ``stream_methods``, less ``workers``); raises ``RunCancelled`` on stop."""
+    for _, result in stream_methods(*inputs, **options):
+        if not result.pending:
+            yield result
+
+
+def stream_methods(
     image01: torch.Tensor,
     classifier: nn.Module,
     autoencoder: nn.Module | None,
@@ -153,57 +170,110 @@ def run_methods(
     references: torch.Tensor | None = None,
     should_stop: Callable[[], bool] = lambda: False,
     on_progress: Callable[[float, str], None] | None = None,
+    workers: int = 1,
     live: bool = False,
-) -> Iterator[MethodResult | LiveMap]:
-    """Yield one ``MethodResult`` per method in ``settings.methods`` order; raise ``RunCancelled`` on stop.
+) -> Iterator[tuple[int, MethodResult | LiveMap]]:
+    """(index in ``settings.methods``, result) as soon as each is ready: first the method's map (``pending``:
+    its walk is done, its scores follow), then the scored result. With ``live``, a walking method's map so
+    far (``LiveMap``) at each of its shown path positions, before its map.
 
-    With ``live``, each method's running map (``LiveMap``) comes before its result at every shown path position.
+    Up to ``workers`` methods walk at once, each in its own thread followed by its own scoring, so one
+    method's scoring overlaps the others' walks (on a CPU each walk uses the threads the run plan gives
+    it, one at 64 px; torch releases the GIL inside every pass). Progress is reported from the calling
+    thread, as a front end's progress bar expects. A failure or cancellation in one method stops the others
+    at their next path step and is raised here.
     """
-    count = len(settings.methods)
-    for position, method in enumerate(settings.methods):
+    methods = list(settings.methods)
+    events: queue.Queue = queue.Queue()
+    failed = threading.Event()
+    fractions = [0.0] * len(methods)
+
+    def stopping() -> bool:
+        return failed.is_set() or should_stop()
+
+    def job(index: int, method: str) -> None:
         label = method_spec(method).label
 
-        def one(watch: WatchFn | None, progress: Callable[[float, str], None] | None, method: str = method,
-                position: int = position, label: str = label) -> MethodResult:
-            def callback(done: int, total: int) -> None:
-                if should_stop():
-                    raise RunCancelled(f"Cancelled during {label}.")
-                if progress is not None:
-                    progress((position + done / max(total, 1)) / count, f"{label}: step {done}/{total}")
+        def progress(text: str) -> None:  # reported from the consuming thread (a front end's own)
+            if on_progress is not None:
+                events.put((PROGRESS, (sum(fractions) / len(methods), text)))
 
-            return run_method(method, image01, classifier, autoencoder, settings, context, distance,
-                              references=references, callback=callback, watch=watch)
+        def callback(done: int, total: int) -> None:
+            if stopping():
+                raise RunCancelled(f"Cancelled during {label}.")
+            fractions[index] = done / max(total, 1)
+            progress(f"{label}: step {done}/{total}")
 
-        if should_stop():
-            raise RunCancelled(f"Cancelled before {label}.")
-        if on_progress is not None:
-            on_progress(position / count, f"{label}: starting")
-        if live:
-            yield from stream(method, one, on_progress)
-        else:
-            yield one(None, on_progress)
+        try:
+            if stopping():
+                raise RunCancelled(f"Cancelled before {label}.")
+            progress(f"{label}: starting")
+            def watch(snapshot: PathSnapshot) -> None:  # the map forming, at every shown path position
+                events.put((index, live_map(method, snapshot)))
+
+            explanation, seconds = walk_method(method, image01, classifier, autoencoder, settings, context,
+                                               references=references, callback=callback,
+                                               watch=watch if live else None)
+            fractions[index] = 1.0
+            events.put((index, _method_result(method, explanation, pending_scores(context.target), seconds,
+                                              pending=True)))
+            (scores,) = score(explanation, classifier, explanation_images(image01, classifier), distance=distance,
+                              autoencoder=autoencoder)
+            events.put((index, _method_result(method, explanation, scores, seconds)))
+        except BaseException as error:  # handed to the consuming thread, which raises it
+            failed.set()
+            events.put((index, error))
+
+    pool = ThreadPoolExecutor(max(1, min(workers, len(methods))), thread_name_prefix="magig-method")
+    try:
+        for index, method in enumerate(methods):
+            pool.submit(job, index, method)
+        delivered = 0
+        while delivered < 2 * len(methods):
+            index, item = events.get()
+            if isinstance(item, BaseException):
+                raise item
+            if index is PROGRESS:
+                on_progress(*item)
+                continue
+            if isinstance(item, LiveMap):
+                yield index, item
+                continue
+            delivered += 1
+            yield index, item
+    finally:
+        failed.set()  # a consumer that stopped early (or an error) stops the walks still running
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
-def run_method(
+def explanation_images(image01: torch.Tensor, classifier: nn.Module) -> torch.Tensor:
+    """The input on the classifier's device, as ``walk_method`` explained it."""
+    return image01.to(next(classifier.parameters()).device)
+
+
+def pending_scores(target: int) -> Scores:
+    """Every metric NaN: the scores of a map whose scoring has not finished yet."""
+    return Scores(target=target, values={name: math.nan for name in METRIC_NAMES})
+
+
+def walk_method(
     method: str,
     image01: torch.Tensor,
     classifier: nn.Module,
     autoencoder: nn.Module | None,
     settings: RunSettings,
     context: RunContext,
-    distance: FrameDistance,
     *,
     references: torch.Tensor | None = None,
     callback: Callable[[int, int], None] | None = None,
     watch: WatchFn | None = None,
-) -> MethodResult:
-    """Explain with one method and score it: faithfulness for the target class, completeness, path curves."""
+) -> tuple[Explanation, float]:
+    """One method's explanation of the run's image and its seconds."""
     device = next(classifier.parameters()).device
-    image01 = image01.to(device)
     spec = method_spec(method)
     start = time.perf_counter()
     result = explain(
-        image01, classifier, method,
+        image01.to(device), classifier, method,
         autoencoder=autoencoder,
         targets=[context.target],
         objective=settings.objective,
@@ -214,13 +284,13 @@ def run_method(
         callback=callback,
         watch=watch,
         **settings.options_for(method),
+        **settings.repeats(),
     )
-    seconds = time.perf_counter() - start
-    (scores,) = score(result, classifier, image01, distance=distance, autoencoder=autoencoder)
-    return _method_result(method, result, scores, seconds)
+    return result, time.perf_counter() - start
 
 
-def _method_result(method: str, result: Explanation, scores: Scores, seconds: float) -> MethodResult:
+def _method_result(method: str, result: Explanation, scores: Scores, seconds: float, *,
+                   pending: bool = False) -> MethodResult:
     """Numpy copies of what the viewer draws; the numbers are the scoring step's."""
     confidence = confidence_curve(result)
     has_frames = result.frames is not None and result.frames.shape[1] > 0
@@ -232,6 +302,8 @@ def _method_result(method: str, result: Explanation, scores: Scores, seconds: fl
         frames=np.stack([to_uint8(f) for f in result.frames[0]]) if has_frames else None,
         frame_t=frame_t.numpy() if (frame_t := frame_positions(result)) is not None else None,
         frame_probs=result.frame_probs[0].detach().double().cpu().numpy() if has_frames else None,
+        agreement=None if result.agreement is None else result.agreement[0].detach().float().cpu().numpy(),
+        pending=pending,
         **path_record_arrays(result),
     )
 

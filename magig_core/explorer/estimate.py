@@ -46,16 +46,23 @@ class PassSeconds:
 class Estimate:
     per_method: dict[str, float]
     source: str  # where the numbers come from, said next to them
+    workers: int = 1  # methods that run side by side
 
     @property
     def total(self) -> float:
-        return sum(self.per_method.values())
+        """Wall time: the methods spread over ``workers`` in the order they start (each takes the first free
+        worker), so the longest chain of methods on one worker."""
+        finish = [0.0] * max(1, self.workers)
+        for seconds in self.per_method.values():
+            finish[finish.index(min(finish))] += seconds
+        return max(finish)
 
 
 def method_steps(method: str, settings: RunSettings) -> int:
-    """The steps this method will actually walk with these settings (1 for a method without steps)."""
+    """The steps this method will actually walk with these settings, over all its perturbed runs (1 per run
+    for a method without steps)."""
     options = method_spec(method).make_options(settings.options_for(method))
-    return int(getattr(options, "steps", 1))
+    return int(getattr(options, "steps", 1)) * settings.runs
 
 
 class RunHistory:
@@ -81,14 +88,14 @@ def method_seconds(method: str, settings: RunSettings, cost: PassSeconds, num_cl
     """One image's seconds for one method: its spec's pass counts times the pass costs, plus the metrics."""
     spec = method_spec(method)
     passes = spec.cost(spec.make_options(settings.options_for(method)), num_classes)
-    return ((passes.classifier_forward + METRIC_FORWARDS) * cost.classifier_forward
-            + passes.classifier_backward * cost.classifier_backward
+    walk = (passes.classifier_forward * cost.classifier_forward + passes.classifier_backward * cost.classifier_backward
             + (passes.decoder_forward + passes.encoder_forward) * cost.decoder_forward
             + passes.decoder_backward * cost.decoder_backward)
+    return settings.runs * walk + METRIC_FORWARDS * cost.classifier_forward
 
 
 def estimate(settings: RunSettings, cost: PassSeconds, num_classes: int | None = None, *,
-             history: RunHistory | None = None, device: str = "cpu") -> Estimate:
+             history: RunHistory | None = None, device: str = "cpu", workers: int = 1) -> Estimate:
     """Observed rates from earlier runs where there are any, else pass counts times the pass cost."""
     per_method = {}
     observed = 0
@@ -101,7 +108,7 @@ def estimate(settings: RunSettings, cost: PassSeconds, num_classes: int | None =
             per_method[method] = method_seconds(method, settings, cost, num_classes or 1000)
     source = cost.source if not observed else ("from earlier runs" if observed == len(per_method)
                                                else f"from earlier runs and {cost.source}")
-    return Estimate(per_method, source)
+    return Estimate(per_method, source, workers)
 
 
 GPU_MAX_SECONDS_ENV = "MAGIG_GPU_MAX_SECONDS"

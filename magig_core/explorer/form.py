@@ -20,7 +20,7 @@ from typing import Any
 from magig_core.attribution import method_spec
 from magig_core.attribution.registry import method_names
 from magig_core.errors import ArgumentError
-from magig_core.explorer.settings import STEPS_RANGE, RunSettings, SettingsError
+from magig_core.explorer.settings import MAX_RUNS, STEPS_RANGE, RunSettings, SettingsError
 
 TOP1 = "top-1 prediction"
 AUTO_SIZE = "classifier's own"
@@ -32,6 +32,16 @@ def parse_steps(value: Any) -> int:
     number = _number(value)
     if number is None or not number.is_integer() or not low <= number <= high:
         raise SettingsError(f"Steps must be a whole number between {low} and {high}; got {value!r}.")
+    return int(number)
+
+
+def parse_runs(value: Any, name: str, *, off: int) -> int:
+    """A whole number of perturbed runs, ``off`` (a plain run) up to ``MAX_RUNS``; empty means ``off``."""
+    if value is None or value == "":
+        return off
+    number = _number(value)
+    if number is None or not number.is_integer() or not off <= number <= MAX_RUNS:
+        raise SettingsError(f"{name} must be a whole number between {off} and {MAX_RUNS}; got {value!r}.")
     return int(number)
 
 
@@ -95,7 +105,7 @@ def parse_target(value: str | int | None, class_names: list[str]) -> int | None:
 
 def settings_from_form(*, classifier: str, autoencoder: str, methods: Any, steps: Any, fraction: Any,
                        interpolation: str, objective: str, target: Any, precision: str | None, size: Any,
-                       class_names: list[str]) -> RunSettings:
+                       average: Any = 1, stability: Any = 0, class_names: list[str]) -> RunSettings:
     """Every control's raw value → ``RunSettings`` (``settings.validate`` then checks the combination)."""
     return RunSettings(
         classifier=classifier,
@@ -108,6 +118,8 @@ def settings_from_form(*, classifier: str, autoencoder: str, methods: Any, steps
         target=parse_target(target, class_names),
         precision=precision or "fp32",
         size=parse_size(size),
+        average=parse_runs(average, "Average", off=1),
+        stability=parse_runs(stability, "Stability runs", off=0),
     )
 
 
@@ -125,6 +137,8 @@ class Form:
     target: Any = TOP1
     precision: str | None = "fp32"
     size: Any = AUTO_SIZE
+    average: Any = 1  # runs averaged into each map
+    stability: Any = 0  # perturbed runs compared (0: off)
 
     def settings(self, class_names: list[str]) -> RunSettings:
         return settings_from_form(**{name: getattr(self, name) for name in FORM_FIELDS}, class_names=class_names)
@@ -135,7 +149,8 @@ class Form:
         return cls(classifier=settings.classifier, autoencoder=settings.autoencoder, methods=list(settings.methods),
                    steps=settings.steps, fraction=settings.fraction or 0.0, interpolation=settings.interpolation,
                    objective=settings.objective, target=target_label(settings.target, class_names),
-                   precision=settings.precision, size=AUTO_SIZE if settings.size is None else str(settings.size))
+                   precision=settings.precision, size=AUTO_SIZE if settings.size is None else str(settings.size),
+                   average=settings.average, stability=settings.stability)
 
 
 FORM_FIELDS = tuple(f.name for f in fields(Form))

@@ -44,7 +44,20 @@ def method_maps(context: RunContext, results: Sequence[MethodResult], *, style: 
         sal = saliency(result.attributions)
         image = overlay(context.image, sal, vmax) if style == "overlay" else heatmap(sal, vmax)
         residual = result.scores["completeness_residual"]
-        pictures.append((image, f"{result.label} · {result.seconds:.1f} s · residual {residual:.3g}"))
+        scored = "scoring…" if result.pending else f"residual {residual:.3g}"
+        pictures.append((image, f"{result.label} · {result.seconds:.1f} s · {scored}"))
+    return pictures
+
+
+def agreement_maps(results: Sequence[MethodResult]) -> list[Captioned]:
+    """Per method with a stability measurement, how often each pixel was among the top 10 % of the perturbed
+    runs (black: never, white: every run), captioned with the stability IoU."""
+    pictures = []
+    for result in results:
+        if result.agreement is not None:
+            stable = result.scores["stability_iou"]
+            score = "scoring…" if result.pending else f"stability IoU {stable:.2f}"
+            pictures.append((heatmap(result.agreement, 1.0, cmap="gray"), f"{result.label} · {score}"))
     return pictures
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 import torch
 from torch import nn
 
+from magig_core import runtime
 from magig_core.attribution import method_spec
 from magig_core.explorer.cancel import StopPoll, never
 from magig_core.explorer.catalog import DEMO, Catalog, Kind, ModelUnavailableError
@@ -23,7 +24,7 @@ from magig_core.explorer.compute import (
     RunContext,
     class_probabilities,
     prepare,
-    run_methods,
+    stream_methods,
     top_predictions,
 )
 from magig_core.explorer.estimate import (
@@ -63,6 +64,11 @@ class RunState:
     complete: bool = False
     from_cache: bool = False
     live: LiveMap | None = None  # the running method's map while its path is walked (``run(live=True)``)
+
+    @property
+    def scored(self) -> bool:
+        """Every method's map and scores are in (a map shown before its scores is ``pending``)."""
+        return len(self.results) == len(self.settings.methods) and not any(r.pending for r in self.results)
 
 
 class Explorer:
@@ -152,7 +158,7 @@ class Explorer:
     def estimate(self, settings: RunSettings) -> Estimate:
         classifier_names = self.class_names(settings.classifier)
         return estimate(settings, self.pass_cost(settings), len(classifier_names) or None, history=self.history,
-                        device=str(self.device))
+                        device=str(self.device), workers=self.parallel_methods())
 
     # Waiting -------------------------------------------------------------------------------------
     def plan(self, visitor: str, seconds: float) -> None:
@@ -233,16 +239,27 @@ class Explorer:
         references = self.references(tuple(image01.shape[-2:])) if draws else None
         # background work (the gallery warm-up) gives way to any visitor within a step: nobody waits for it
         expected = 0.0 if self.activity.in_background else self.estimate(settings).total
+        ready: dict[int, MethodResult] = {}
         with self.slots.hold(expected, should_stop):
-            for item in run_methods(image01, classifier, autoencoder, settings, context, distance,
-                                    references=references, should_stop=should_stop, on_progress=on_progress,
-                                    live=live):
-                if isinstance(item, LiveMap):
-                    yield replace(state, live=item)
+            for index, result in stream_methods(image01, classifier, autoencoder, settings, context, distance,
+                                                references=references, should_stop=should_stop,
+                                                on_progress=on_progress, workers=self.parallel_methods(),
+                                                live=live):
+                if isinstance(result, LiveMap):
+                    yield replace(state, live=result)
                     continue
-                state = replace(state, results=[*state.results, item])
+                ready[index] = result
+                state = replace(state, results=[ready[i] for i in sorted(ready)])
                 yield state
         yield replace(state, complete=True)
+
+    def parallel_methods(self) -> int:
+        """Methods of one run that walk side by side: on a CPU, as many as the run's share of the cores
+        holds at the threads each walk uses (one thread at 64 px: two methods on two cores); one on a GPU."""
+        if self.on_gpu:
+            return 1
+        share = runtime.available_cores() // max(1, self.slots.limit)
+        return max(1, share // max(1, torch.get_num_threads()))
 
     def warm_examples(self, settings_for: Callable[[Example], RunSettings | None], **limits) -> Warmer:
         """Start computing the gallery's results in a background thread (``warmup.Warmer``; ``limits``:

@@ -36,6 +36,8 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "frames": int,
     "seed": int,
     "size": int,
+    "average": int,
+    "stability": int,
 }
 _FIELDS = tuple(f.name for f in fields(RunSettings))
 
