@@ -118,3 +118,14 @@ def test_each_zoo_classifier_gets_its_last_convolutional_block(build, size: int,
     whose recycled tensor id looked like a pooling output (the VGG layer was once ``features.13``)."""
     assert _named_layer(build().eval(), size) == expected
 
+
+
+def test_a_reduced_precision_run_computes_the_map_in_full_precision() -> None:
+    """Catches bf16 activations handed to the library, which cannot turn them into NumPy (the GPU check's
+    precision section ran every method at bf16 and failed on the CAMs)."""
+    model = _tiny()
+    images = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(4))
+    full = explain(images, _Normalizing(model), "grad-cam", targets=[1], normalization=(MEAN, STD))
+    reduced = explain(images, _Normalizing(model), "grad-cam", targets=[1], normalization=(MEAN, STD),
+                      precision="bf16")
+    assert torch.allclose(_unit_range(reduced.attributions.sum(1)), _unit_range(full.attributions.sum(1)), atol=1e-6)

@@ -134,6 +134,8 @@ def test_the_policy_in_effect_is_what_openmp_read_when_torch_loaded(monkeypatch)
     changes nothing, so the plan must keep the policy OpenMP actually read."""
     monkeypatch.setattr(runtime, "_policy_in_effect", runtime._policy_in_effect)
     monkeypatch.delenv(runtime.WAIT_POLICY_ENV, raising=False)
+    for chosen_by_user in (runtime.THREADS_ENV, runtime.RUNS_ENV, "OMP_NUM_THREADS"):
+        monkeypatch.delenv(chosen_by_user, raising=False)
     assert runtime.prefer_passive_wait() is False  # torch is loaded in this process
     assert os.environ[runtime.WAIT_POLICY_ENV] == runtime.PASSIVE
     assert runtime.plan_threads(cores=2).wait_policy == runtime.OPENMP_DEFAULT

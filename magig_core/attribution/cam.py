@@ -14,7 +14,7 @@ makes completeness true by construction and therefore no evidence, so the method
 from __future__ import annotations
 
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
@@ -65,12 +65,16 @@ def target_layer(network: nn.Module, sample: torch.Tensor) -> nn.Module:
 
 
 class _NormalizedForward(nn.Module):
-    """The classifier as a module of normalized input, as the library calls it (``model(input_tensor)``)."""
+    """The classifier as a module of normalized input, as the library calls it (``model(input_tensor)``).
+
+    Always in full precision: the library turns activations and gradients into float32 NumPy arrays, which
+    bf16/fp16 tensors cannot become, and a CAM is one pass, so reduced precision would save nothing.
+    """
 
     def __init__(self, model: NormalizedModel) -> None:
         super().__init__()
         self.network = model.module
-        self._model = model
+        self._model = replace(model, autocast_dtype=None)
 
     def forward(self, normalized: torch.Tensor) -> torch.Tensor:
         return self._model.forward(normalized)
