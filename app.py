@@ -127,7 +127,7 @@ THREADS: runtime.ThreadPlan | None = None  # torch's threads for a run, fitted b
 WARMER: Warmer | None = None  # the gallery warm-up, started by launch()
 CANCELS = CancelFlags()
 DOWNLOADS = DownloadFolders(Path(tempfile.gettempdir()) / "magig-explorer-downloads")
-LIVE_SECONDS = 1.0  # a forming map is redrawn at most this often: drawing holds the interpreter for others
+LIVE_SECONDS = 0.5  # a forming map is redrawn at most this often: drawing holds the interpreter for others
 UI = SimpleNamespace()  # the components, filled in by create_app; handlers key their outputs by them
 LOG = logging.getLogger("magig.app")
 # A share link is the Space's page on a Space (share_address), else a query put behind this page's address.

@@ -64,6 +64,8 @@ def test_example_run_maps_plots_and_scrubbing(page):
             if (text.includes('so far')) window.liveMaps.add(text);
         }).observe(document.body, {subtree: true, childList: true, characterData: true});
     }""")
+    page.locator("#quick-look").click()  # 32 points: the paper's 200 would multiply the test's run time
+    expect(page.locator("#steps input[type=number]")).to_have_value("32")
     page.locator("#run-btn").click()
 
     maps = page.locator("#maps")
@@ -109,6 +111,8 @@ def test_bad_upload_shows_an_error_toast_and_the_page_keeps_working(page, tmp_pa
     page.screenshot(path=str(ARTIFACTS / "app_bad_upload.png"))
     page.locator("#examples .thumbnail-item").nth(1).click()
     expect(page.locator("#predictions")).to_contain_text("%", timeout=60_000)
+    page.locator("#quick-look").click()  # 32 points: the paper's 200 would multiply the test's run time
+    expect(page.locator("#steps input[type=number]")).to_have_value("32")
     page.locator("#run-btn").click()
     expect(page.locator("#maps").get_by_label("Thumbnail 2 of 2")).to_be_visible(timeout=120_000)
     expect(page.locator("#status")).to_contain_text("Explaining")
@@ -148,6 +152,8 @@ def test_stage_view_fits_a_projector_and_steps_with_the_keyboard(projector):
     ARTIFACTS.mkdir(exist_ok=True)
     page.locator("#examples .thumbnail-item").filter(has_text="demo: triangle").click()
     expect(page.locator("#predictions")).to_contain_text("triangle", timeout=60_000)
+    page.locator("#quick-look").click()
+    expect(page.locator("#steps input[type=number]")).to_have_value("32")
     page.locator("#run-btn").click()
     expect(page.locator("#maps").get_by_label("Thumbnail 2 of 2")).to_be_visible(timeout=120_000)
     page.screenshot(path=str(ARTIFACTS / "talk_main_1280x720.png"))
