@@ -61,8 +61,6 @@ from magig_core.explorer.render import (
     confidence_figure,
     distance_figure,
     frames_at,
-    live_accumulation_figure,
-    live_pictures,
     manifold_figure,
     method_maps,
     metrics_table,
@@ -127,7 +125,6 @@ THREADS: runtime.ThreadPlan | None = None  # torch's threads for a run, fitted b
 WARMER: Warmer | None = None  # the gallery warm-up, started by launch()
 CANCELS = CancelFlags()
 DOWNLOADS = DownloadFolders(Path(tempfile.gettempdir()) / "magig-explorer-downloads")
-LIVE_SECONDS = 0.5  # a forming map is redrawn at most this often: drawing holds the interpreter for others
 UI = SimpleNamespace()  # the components, filled in by create_app; handlers key their outputs by them
 LOG = logging.getLogger("magig.app")
 # A share link is the Space's page on a Space (share_address), else a query put behind this page's address.
@@ -263,14 +260,6 @@ def _walked_views(state: RunState, style: str, scale: str, position: float) -> d
     }
 
 
-def _live_views(state: RunState, style: str, scale: str) -> dict:
-    """While a method walks its path: its map so far next to the finished ones, its current path image and
-    the sum it has collected along the way."""
-    maps, frames = live_pictures(state.context, state.results, state.live, style=style, scale=scale)
-    return {UI.maps: maps, UI.frames: frames, UI.accumulation_plot: live_accumulation_figure(state.live),
-            UI.status: _status(state)}
-
-
 def _scored_views(state: RunState, position: float) -> dict:
     """What a finished scoring changes: the table, the distance curves and the map and agreement captions'
     numbers (the maps' pixels are those of the walk)."""
@@ -327,7 +316,6 @@ def explain(image, form: Form, style, scale, request: gr.Request,
     should_stop = any_of(flag.is_set, watch_current_event())
     stream = iter([hit]) if hit else RUNNER.stream(image, settings, gpu_seconds(expected))
     doing = "the set-up"
-    shown_live = 0.0
     try:
         previous, shown = None, {}
         for state in stream:
@@ -339,11 +327,6 @@ def explain(image, form: Form, style, scale, request: gr.Request,
                 continue
             if state.complete and not state.from_cache:
                 EXPLORER.remember(image, state)
-            if state.live is not None:  # a method's map forming while its path is walked
-                if time.monotonic() - shown_live >= LIVE_SECONDS:
-                    shown_live = time.monotonic()
-                    yield _live_views(state, style, scale)
-                continue
             if not state.results:  # set up: clear the previous run's outputs, show the predictions
                 for note in state.notes:
                     gr.Warning(note, duration=12)

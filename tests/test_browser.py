@@ -57,13 +57,6 @@ def test_example_run_maps_plots_and_scrubbing(page):
     expect(page.locator("#estimate")).to_contain_text("Estimated run time", timeout=60_000)
     page.locator("#examples .thumbnail-item").first.click()
     expect(page.locator("#predictions")).to_contain_text("%", timeout=60_000)
-    page.evaluate("""() => {  // every distinct maps panel showing a map still forming, as the page draws it
-        window.liveMaps = new Set();
-        new MutationObserver(() => {
-            const text = document.querySelector('#maps')?.innerText || '';
-            if (text.includes('so far')) window.liveMaps.add(text);
-        }).observe(document.body, {subtree: true, childList: true, characterData: true});
-    }""")
     page.locator("#quick-look").click()  # 32 points: the paper's 200 would multiply the test's run time
     expect(page.locator("#steps input[type=number]")).to_have_value("32")
     page.locator("#run-btn").click()
@@ -72,8 +65,6 @@ def test_example_run_maps_plots_and_scrubbing(page):
     expect(maps.get_by_label("Thumbnail 2 of 2")).to_be_visible(timeout=120_000)
     expect(maps).to_contain_text("MA-GIG")
     expect(maps).to_contain_text("GIG ·")
-    assert page.evaluate("window.liveMaps.size") >= 3  # the map changed while the path was walked
-    expect(maps).not_to_contain_text("so far", timeout=60_000)  # the final maps replace the forming one
     expect(page.locator("#accumulation-plot img")).to_be_visible(timeout=60_000)
     expect(page.locator("#confidence-plot img")).to_be_visible(timeout=60_000)
     expect(page.locator("#distance-plot img")).to_be_visible(timeout=60_000)

@@ -13,7 +13,6 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from magig_core.explorer.compute import MethodResult, RunContext
-from magig_core.explorer.live import LiveMap
 from magig_core.metrics.definitions import METRICS
 from magig_core.viz import Curve, heatmap, maps_figure, overlay, path_figure, robust_max, saliency
 
@@ -119,25 +118,6 @@ def accumulation_figure(context: RunContext, results: Sequence[MethodResult], ma
               for r in results if r.accumulation_mass is not None]
     return path_figure(curves, title="Where along the path the map is collected", ylabel="share of Σ|g ⊙ Δx| so far",
                        ylim=(0, 1.02), marker=marker, auc_better="")
-
-
-def live_pictures(context: RunContext, results: Sequence[MethodResult], live: LiveMap, *, style: str = "heatmap",
-                  scale: str = "per method") -> tuple[list[Captioned], list[Captioned]]:
-    """The finished maps plus the running method's map so far (on its own scale), and its current path image."""
-    maps = method_maps(context, results, style=style, scale=scale)
-    partial = saliency(live.partial)
-    vmax = robust_max([partial])
-    picture = overlay(context.image, partial, vmax) if style == "overlay" else heatmap(partial, vmax)
-    maps.append((picture, f"{live.label} · so far, t={live.t:.2f} ({live.done}/{live.total} points)"))
-    frames = [] if live.image is None else [(live.image, f"{live.label} · t={live.t:.2f} · walking")]
-    return maps, frames
-
-
-def live_accumulation_figure(live: LiveMap) -> Figure:
-    """The signed sum the running method has collected at each point walked so far."""
-    curve = Curve(live.method, f"{live.label} (running)", live.collected_t, live.collected, float("nan"))
-    return path_figure([curve], title="Where along the path the map is collected", ylabel="ΣA collected so far",
-                       marker=live.t, auc_better="")
 
 
 def metrics_table(context: RunContext, results: Sequence[MethodResult]) -> tuple[list[str], list[list]]:
