@@ -36,6 +36,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import gradio as gr
+import numpy as np
 import pandas as pd
 import torch
 from gradio.data_classes import FileData
@@ -51,6 +52,7 @@ from magig_core.explorer.estimate import describe, gpu_seconds
 from magig_core.explorer.examples import REAL_AUTOENCODER, REAL_CLASSIFIER
 from magig_core.explorer.form import AUTO_SIZE, FORM_FIELDS, TOP1, Form, parse_size, takes_form, target_choices
 from magig_core.explorer.gradio_queue import waiting_sessions, watch_current_event
+from magig_core.explorer.live import FORMING_CAPTION, LiveMap, forming_picture
 from magig_core.explorer.messages import user_message, zero_gpu_message
 from magig_core.explorer.render import (
     MAP_SCALES,
@@ -66,7 +68,7 @@ from magig_core.explorer.render import (
     metrics_table,
     path_methods,
 )
-from magig_core.explorer.report import DownloadFolders, build_report, write_downloads
+from magig_core.explorer.report import DownloadFolders, build_report, write_map_files, write_report
 from magig_core.explorer.service import Explorer, RunState, working_size
 from magig_core.explorer.settings import (
     MAX_RUNS,
@@ -117,6 +119,9 @@ CSS = """
 }
 #run-btn { font-size: 1.3em; min-height: 56px; }
 #estimate { font-size: 0.95em; }
+/* the forming maps while a run walks, the agreement view for runs with stability runs: hidden when empty */
+#live-map:not(:has(img)), #agreement:not(:has(img)) { display: none !important; }
+#live-map img { image-rendering: pixelated; }
 """
 
 EXPLORER: Explorer  # models, examples and caches of this process: set by create_app()
@@ -125,6 +130,7 @@ THREADS: runtime.ThreadPlan | None = None  # torch's threads for a run, fitted b
 WARMER: Warmer | None = None  # the gallery warm-up, started by launch()
 CANCELS = CancelFlags()
 DOWNLOADS = DownloadFolders(Path(tempfile.gettempdir()) / "magig-explorer-downloads")
+LIVE_SECONDS = 0.5  # the forming maps are redrawn at most this often (a numpy picture: about 3 ms each)
 UI = SimpleNamespace()  # the components, filled in by create_app; handlers key their outputs by them
 LOG = logging.getLogger("magig.app")
 # A share link is the Space's page on a Space (share_address), else a query put behind this page's address.
@@ -231,7 +237,7 @@ def _slider(state: RunState, position: float) -> dict:
 
 def _cleared(state: RunState | None) -> dict:
     """Outputs of a run that has not produced results yet (or of no run at all)."""
-    return {UI.maps: [], UI.agreement: [], UI.frames: [],
+    return {UI.maps: [], UI.agreement: [], UI.frames: [], UI.live: None,
             UI.position: gr.Slider(value=0.5, interactive=False),
             UI.confidence_plot: None, UI.distance_plot: None, UI.manifold_plot: None,
             UI.accumulation_plot: None, UI.table: None,
@@ -243,7 +249,7 @@ def _cleared(state: RunState | None) -> dict:
 def _views(state: RunState, style: str, scale: str, position: float, *, downloads: bool) -> dict:
     """Every output for a state with results: maps, frames, slider, plots, table, and the files when done."""
     return {**_walked_views(state, style, scale, position), **_scored_views(state, position),
-            UI.downloads: _downloads(state) if downloads else None}
+            UI.downloads: _downloads(state) if downloads else None, UI.live: None}
 
 
 def _walked_views(state: RunState, style: str, scale: str, position: float) -> dict:
@@ -253,7 +259,10 @@ def _walked_views(state: RunState, style: str, scale: str, position: float) -> d
         UI.agreement: agreement_maps(state.results),
         UI.frames: frames_at(state.context, state.results, position),
         UI.position: _slider(state, position),
-        UI.confidence_plot: confidence_figure(state.context, state.results, marker=position),
+        UI.confidence_plot: _drawn(UI.confidence_plot, confidence_figure(state.context, state.results,
+                                                                           marker=position)),
+        UI.accumulation_plot: _drawn(UI.accumulation_plot, accumulation_figure(state.context, state.results,
+                                                                                 marker=position)),
         UI.status: _status(state),
         UI.predictions: _label(state),
         UI.state: state,
@@ -265,9 +274,8 @@ def _scored_views(state: RunState, position: float) -> dict:
     numbers (the maps' pixels are those of the walk)."""
     headers, rows = metrics_table(state.context, state.results)
     return {
-        UI.distance_plot: distance_figure(state.context, state.results, marker=position),
-        UI.manifold_plot: manifold_figure(state.context, state.results, marker=position),
-        UI.accumulation_plot: accumulation_figure(state.context, state.results, marker=position),
+        UI.distance_plot: _drawn(UI.distance_plot, distance_figure(state.context, state.results, marker=position)),
+        UI.manifold_plot: _drawn(UI.manifold_plot, manifold_figure(state.context, state.results, marker=position)),
         UI.table: pd.DataFrame(rows, columns=headers),
         UI.status: _status(state),
         UI.state: state,
@@ -286,10 +294,23 @@ def _update(state: RunState, previous: RunState, style: str, scale: str) -> dict
     return views
 
 
-def _downloads(state: RunState) -> list[str]:
+def _drawn(plot: gr.Plot, figure: Any) -> Any:
+    """The figure rendered for the page now, once: the run's last update re-sends every view (API clients
+    read only the last one), and a rendered plot goes out again without being drawn again."""
+    return plot.postprocess(figure)
+
+
+def _forming(forming: dict[str, LiveMap]) -> np.ndarray | None:
+    """The picture of the maps forming while some method walks its path (None, and so hidden, otherwise)."""
+    return forming_picture(list(forming.values())) if forming else None
+
+
+def _downloads(state: RunState, map_files: list[Path] | None = None) -> list[str]:
+    """The report and the files of the maps (those already written for this run, else written now)."""
     report = build_report(state.settings, state.context, state.results, device=str(EXPLORER.device),
                           image_notes=state.notes)
-    return [str(p) for p in write_downloads(report, state.context, state.results, DOWNLOADS.new())]
+    files = map_files or write_map_files(state.context, state.results, DOWNLOADS.new())
+    return [str(write_report(report, files[0].parent)), *map(str, files)]
 
 
 @friendly
@@ -316,6 +337,9 @@ def explain(image, form: Form, style, scale, request: gr.Request,
     should_stop = any_of(flag.is_set, watch_current_event())
     stream = iter([hit]) if hit else RUNNER.stream(image, settings, gpu_seconds(expected))
     doing = "the set-up"
+    forming: dict[str, LiveMap] = {}  # the latest snapshot of each method still walking
+    drawn = 0.0
+    map_files: list[Path] | None = None
     try:
         previous, shown = None, {}
         for state in stream:
@@ -325,6 +349,14 @@ def explain(image, form: Form, style, scale, request: gr.Request,
                 doing = state.text.split(":")[0]
                 progress(state.done, desc=state.text)
                 continue
+            if state.live is not None:  # a method's map forming while its path is walked
+                forming[state.live.method] = state.live
+                if time.monotonic() - drawn >= LIVE_SECONDS:
+                    drawn = time.monotonic()
+                    yield {UI.live: _forming(forming)}
+                continue
+            for result in state.results:
+                forming.pop(result.method, None)
             if state.complete and not state.from_cache:
                 EXPLORER.remember(image, state)
             if not state.results:  # set up: clear the previous run's outputs, show the predictions
@@ -335,11 +367,14 @@ def explain(image, form: Form, style, scale, request: gr.Request,
             elif state.from_cache or previous is None:
                 yield _views(state, style, scale, 0.5, downloads=state.scored)
             elif not state.complete:  # the final state repeats the last method's
-                update = _update(state, previous, style, scale)
+                update = {**_update(state, previous, style, scale), UI.live: _forming(forming)}
                 shown.update(update)
                 yield update
                 if state.scored:  # everything is on screen; the files follow, with the whole view for API clients
-                    yield {**shown, UI.downloads: _downloads(state)}
+                    yield {**shown, UI.downloads: _downloads(state, map_files)}
+                elif map_files is None and len(state.results) == len(state.settings.methods):
+                    # every walk is done: the files that need no score are written while the scores are computed
+                    map_files = write_map_files(state.context, state.results, DOWNLOADS.new())
             previous = state
     finally:
         if hasattr(stream, "close"):
@@ -717,6 +752,8 @@ def _build_ui() -> gr.Blocks:
             with gr.Column(scale=3):
                 UI.maps = gr.Gallery(label="Attribution maps", columns=4, height=310,
                                      object_fit="contain", format="png", elem_id="maps", preview=False)
+                UI.live = gr.Image(label=FORMING_CAPTION, type="numpy", format="png", interactive=False,
+                                   height=320, buttons=[], elem_id="live-map")
                 UI.agreement = gr.Gallery(label="Agreement of the perturbed runs (with stability runs ≥ 2): share "
                                           "with the pixel in their top 10 % (white: every run)", columns=4,
                                           height=250, object_fit="contain", format="png", elem_id="agreement",
@@ -752,7 +789,7 @@ def _build_ui() -> gr.Blocks:
         run_inputs = [UI.image, *_form_inputs(), UI.style, UI.scale]
         plots = [UI.confidence_plot, UI.distance_plot, UI.manifold_plot, UI.accumulation_plot]
         run_outputs = [UI.maps, UI.frames, UI.position, *plots, UI.table, UI.downloads, UI.status, UI.predictions,
-                       UI.state, UI.agreement]
+                       UI.state, UI.agreement, UI.live]
         for control in (UI.methods, UI.steps, UI.fraction):  # checked by the explorer, with clear messages
             control.preprocess = raw_value
         estimate_inputs = _form_inputs(without=("target",))

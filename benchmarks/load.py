@@ -40,7 +40,7 @@ from magig_core.explorer.settings import RunSettings  # noqa: E402
 from magig_core.memory import rss_bytes  # noqa: E402
 
 OUTPUTS = ("maps", "frames", "position", "confidence", "distance", "manifold", "accumulation", "table", "downloads",
-           "status", "predictions", "agreement")
+           "status", "predictions", "agreement", "live")
 FIXED = {"classifier": "demo-shapes", "autoencoder": "demo-shapes", "fraction": 0.0, "interpolation": "lerp",
          "objective": "prob", "precision": "fp32", "style": "heatmap", "scale": "shared", "size": AUTO_SIZE}
 METHOD_SETS = (["ig"], ["gig", "ig"], ["ma-gig", "gig"], ["eig"], ["gi", "blur-ig"], ["ma-gig"], ["ig2", "gig"])

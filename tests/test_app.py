@@ -32,7 +32,7 @@ from magig_core.viz import heatmap, robust_max, saliency
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore:.*:pandas.errors.Pandas4Warning")
 
 OUTPUTS = ("maps", "frames", "position", "confidence", "distance", "manifold", "accumulation", "table", "downloads",
-           "status", "predictions", "agreement")
+           "status", "predictions", "agreement", "live")
 VALID = {"classifier": "demo-shapes", "autoencoder": "demo-shapes", "fraction": 0.0, "interpolation": "lerp",
          "objective": "prob", "target": "top-1 prediction", "precision": "fp32", "style": "heatmap",
          "scale": "shared"}

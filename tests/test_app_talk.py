@@ -58,7 +58,7 @@ def example() -> str:
 def explain(client: Client, image: str, settings: dict) -> dict:
     outputs = client.predict(image=handle_file(image), **settings, **VIEW, api_name="/explain")
     return dict(zip(("maps", "frames", "position", "confidence", "distance", "manifold", "accumulation", "table",
-                     "downloads", "status", "predictions", "agreement"), outputs, strict=True))
+                     "downloads", "status", "predictions", "agreement", "live"), outputs, strict=True))
 
 
 def pixels(gallery: list[dict]) -> list[np.ndarray]:

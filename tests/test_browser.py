@@ -90,6 +90,40 @@ def test_example_run_maps_plots_and_scrubbing(page):
     expect(maps.get_by_label("Thumbnail 2 of 2")).to_be_visible()
 
 
+def test_the_maps_form_on_the_page_and_on_the_stage_while_the_paths_are_walked(page):
+    """Catches a run that shows nothing until a walk ends: the picture of the maps forming must change at
+    least three times during one run, on the page and in the stage view, and go away once the maps are in."""
+    from playwright.sync_api import expect
+
+    page.locator("#examples .thumbnail-item").nth(2).click()
+    expect(page.locator("#predictions")).to_contain_text("%", timeout=60_000)
+    steps = page.locator("#steps input[type=number]")
+    steps.fill("120")  # long enough to watch (a few seconds) and never replayed: the warm-up uses 200
+    steps.press("Tab")
+    page.evaluate("""() => {  // every distinct picture of the forming maps, on the page and on the stage
+        window.forming = {page: new Set(), stage: new Set()};
+        new MutationObserver(() => {
+            const shown = document.querySelector('#live-map img');
+            if (shown?.src && shown.offsetParent !== null) window.forming.page.add(shown.src);
+            const staged = document.querySelector('#stage .stage-live:not([hidden]) img');
+            if (staged?.src) window.forming.stage.add(staged.src);
+        }).observe(document.documentElement, {subtree: true, childList: true, attributes: true});
+    }""")
+    page.locator("#run-btn").click()
+    expect(page.locator("#live-map img")).to_be_visible(timeout=60_000)
+    page.wait_for_function("window.forming.page.size >= 3", timeout=60_000)
+    page.screenshot(path=str(ARTIFACTS / "app_forming.png"))
+    page.locator("#stage-open").click()
+    expect(page.locator("#stage .stage-live img")).to_be_visible(timeout=30_000)
+    expect(page.locator("#stage .stage-live figcaption")).to_contain_text("maps forming")
+    page.screenshot(path=str(ARTIFACTS / "talk_stage_forming.png"))
+    page.keyboard.press("Escape")
+    expect(page.locator("#maps").get_by_label("Thumbnail 2 of 2")).to_be_visible(timeout=180_000)
+    expect(page.locator("#live-map img")).to_be_hidden(timeout=30_000)
+    assert page.evaluate("window.forming.page.size") >= 3
+    assert page.evaluate("window.forming.stage.size") >= 3
+
+
 def test_bad_upload_shows_an_error_toast_and_the_page_keeps_working(page, tmp_path):
     """Catches a failed upload that leaves the page stuck: after the error toast, an example still runs to maps."""
     from playwright.sync_api import expect

@@ -92,6 +92,27 @@
     else if (target?.closest("#stage .stage-play")) timer ? pause() : play();
   });
 
+  // While a run walks its paths the page shows the maps forming (#live-map); the stage shows the same picture,
+  // copied here, and hides it with the page's. The stage's own HTML changes only when a method's map is done.
+  function mirrorForming() {
+    const slot = stage()?.querySelector(".stage-live");
+    if (!slot) return;
+    const source = document.querySelector("#live-map img");
+    const shown = Boolean(source?.getAttribute("src")) && source.offsetParent !== null;
+    const picture = slot.querySelector("img");
+    if (shown) {
+      if (picture.src !== source.src) picture.src = source.src;
+      const label = document.querySelector("#live-map [data-testid='block-label']")?.textContent || "";
+      const caption = slot.querySelector("figcaption");
+      if (caption.textContent !== label) caption.textContent = label;
+    }
+    if (slot.hidden === shown) slot.hidden = !shown;
+  }
+
+  new MutationObserver(mirrorForming).observe(document.documentElement, {
+    subtree: true, childList: true, attributes: true, attributeFilter: ["src", "class", "style"],
+  });
+
   // Gradio may add this script after the document has loaded: then open at once.
   if (new URLSearchParams(location.search).get("view") === "stage") {
     if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", open);

@@ -215,7 +215,7 @@ def stream_methods(
                                                references=references, callback=callback,
                                                watch=watch if live else None)
             fractions[index] = 1.0
-            events.put((index, _method_result(method, explanation, pending_scores(context.target), seconds,
+            events.put((index, _method_result(method, explanation, pending_scores(explanation), seconds,
                                               pending=True)))
             (scores,) = score(explanation, classifier, explanation_images(image01, classifier), distance=distance,
                               autoencoder=autoencoder)
@@ -251,9 +251,13 @@ def explanation_images(image01: torch.Tensor, classifier: nn.Module) -> torch.Te
     return image01.to(next(classifier.parameters()).device)
 
 
-def pending_scores(target: int) -> Scores:
-    """Every metric NaN: the scores of a map whose scoring has not finished yet."""
-    return Scores(target=target, values={name: math.nan for name in METRIC_NAMES})
+def pending_scores(explanation: Explanation) -> Scores:
+    """The scores of a map whose scoring has not finished yet: NaN, but for t50, which the walk itself gives
+    (so the accumulation plot is complete as soon as the map is shown)."""
+    values = {name: math.nan for name in METRIC_NAMES}
+    if explanation.t50 is not None:
+        values["t50"] = float(explanation.t50[0])
+    return Scores(target=int(explanation.targets[0]), values=values)
 
 
 def walk_method(

@@ -79,7 +79,7 @@ class DeviceRunner:
         explorer = self._explorer_here()
 
         def run(should_stop: StopPoll, on_progress: Progress) -> Iterator[RunState]:
-            return explorer.run(image, settings, should_stop=should_stop, on_progress=on_progress)
+            return explorer.run(image, settings, should_stop=should_stop, on_progress=on_progress, live=True)
 
         yield from relay(run)
 

@@ -29,6 +29,10 @@ from magig_core.explorer.slides import result_panel
 START_T = 0.5  # the stage opens mid-path, where the methods' paths differ most (the page's slider does too)
 PNG_UP_TO = 128  # sides up to this are sent losslessly; larger path images as WebP, to keep the page light
 HEAD = "<script>\n{js}\n</script>"
+# While a run walks its paths, stage.js copies the page's picture of the maps forming (#live-map) into this
+# slot in the browser, so the stage shows them with no server work; it is hidden whenever that picture is.
+FORMING_SLOT = ('<figure class="stage-live" hidden><img alt="The maps forming while the paths are walked">'
+                "<figcaption></figcaption></figure>")
 
 
 def stage_head() -> str:
@@ -45,7 +49,7 @@ def stage_html(settings: RunSettings | None, context: RunContext | None, results
     """The stage for a run: a header, one column per method (map above, path image below, and under it the
     input gradient there when the run recorded it), the slider."""
     if context is None or settings is None or not results:
-        return _page(_header("Nothing to show yet"), '<p class="stage-empty">Pick an example and press Run, '
+        return _page(_header("No maps yet"), '<p class="stage-empty">Pick an example and press Run, '
                      "then come back (Esc leaves the stage view).</p>", "")
     top = context.predictions[0] if context.predictions else None
     confidence = f" (p = {top.probability:.2f})" if top is not None and top.index == context.target else ""
@@ -70,7 +74,7 @@ def stage_html(settings: RunSettings | None, context: RunContext | None, results
 
 def _page(header: str, body: str, footer: str, *, count: int = 0, fps: float = 0.0) -> str:
     positions = f' data-count="{count}" data-fps="{fps:.3f}"' if count else ""
-    return f'<div class="magig-stage"{positions}>{header}{body}{footer}</div>'
+    return f'<div class="magig-stage"{positions}>{header}{body}{footer}{FORMING_SLOT}</div>'
 
 
 def _header(title: str) -> str:
