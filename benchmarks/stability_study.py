@@ -3,15 +3,15 @@
 For IG, Blur IG, GIG and MA-GIG (bundled ResNet-56 + TAEF2) on gallery photographs of CIFAR-10 classes and
 bundled CIFAR-10 test images, each explained for its true class:
 
-- **points**: at 16, 32, 64 and 200 path points (``--points``), DiffID (the paper's top-1 protocol and the
+- **points**: at 16, 32, 64, 128 and 200 path points (``--points``), DiffID (the paper's top-1 protocol and the
   probability variant) and seconds per image, on every image or on the first n where ``--images-at`` says
   so; stability (top-10 % IoU and rank correlation between the runs at N and N − 1 points) on the first
   ``--stability-images``;
-- **averaging**: on ``--k-images``, 2·max K runs per image at ``--k-points``, ``--k-points`` − 1, …; the
-  mean of the first K runs (``--ks``) gives DiffID, and stability compares it with the mean of the next K
+- **averaging**: for each sweep of ``--sweeps`` (``N:K1/K2/…:images``), 2·max K runs per image at N, N − 1,
+  …; the mean of the first K runs gives DiffID, and stability compares it with the mean of the next K
   (disjoint runs, so an average of K against an independent average of K);
 - **MA-GIG − GIG** paired over images at each point count, at each K, and at equal cost: each method
-  averaged over as many of its runs as fit in the time of one MA-GIG run (at most max K).
+  averaged over as many of its runs as fit in the time of one MA-GIG run (at most the sweep's max K).
 
 Work is split by method, point count and chunk of images over ``--workers`` processes of one thread each.
 Run: ``nice -n 10 python benchmarks/stability_study.py`` (writes benchmarks/results/stability_study.{json,md});
@@ -32,7 +32,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 METHODS = ("ig", "blur-ig", "gig", "ma-gig")
-POINTS = (16, 32, 64, 200)
+POINTS = (16, 32, 64, 128, 200)
 _STATE: dict = {}
 
 
@@ -117,12 +117,11 @@ def main() -> None:
     parser.add_argument("--thumbnails", type=int, default=42, help="bundled CIFAR-10 test images")
     parser.add_argument("--size", type=int, default=64)
     parser.add_argument("--points", default=",".join(map(str, POINTS)))
-    parser.add_argument("--images-at", default="64:6,200:3",
+    parser.add_argument("--images-at", default="",
                         help="fewer images at these point counts (N:images,...); the others use every image")
-    parser.add_argument("--stability-images", type=int, default=4)
-    parser.add_argument("--k-images", type=int, default=4)
-    parser.add_argument("--k-points", type=int, default=32)
-    parser.add_argument("--ks", default="1,2,4", help="run counts K averaged (2·max K runs per image)")
+    parser.add_argument("--stability-images", type=int, default=25)
+    parser.add_argument("--sweeps", default="32:1/2/4/8:24,200:1/2/4:20",
+                        help="averaging sweeps N:K1/K2/...:images (2·max K runs per image at N, N − 1, ...)")
     parser.add_argument("--chunk", type=int, default=5, help="images per explain() call (lockstep batch)")
     parser.add_argument("--workers", type=int, default=2, help="processes of one thread each")
     parser.add_argument("--tiny", action="store_true", help="3 images, 8 and 9 points, K up to 2: a pipeline check")
@@ -132,9 +131,8 @@ def main() -> None:
     args = parser.parse_args()
     points = [8, 9] if args.tiny else [int(p) for p in args.points.split(",")]
     if args.tiny:
-        args.photos, args.thumbnails, args.stability_images, args.k_images, args.k_points = 1, 2, 2, 2, 8
-        args.images_at, args.ks = "9:2", "1,2"
-    ks = tuple(int(k) for k in args.ks.split(","))
+        args.photos, args.thumbnails, args.stability_images = 1, 2, 2
+        args.images_at, args.sweeps = "9:2", "8:1/2:2"
     started = time.perf_counter()
     context = multiprocessing.get_context("spawn")
     cache = args.cache / f"{args.size}px-{args.photos}p-{args.thumbnails}t" if not args.tiny else args.cache / "tiny"
@@ -143,10 +141,11 @@ def main() -> None:
     with context.Pool(args.workers, initializer=_init, initargs=initargs) as pool:
         names = pool.apply(_image_names)
         count = len(names)
-        stable, kimg = min(args.stability_images, count), min(args.k_images, count)
+        stable = min(args.stability_images, count)
         fewer = dict(tuple(int(v) for v in item.split(":")) for item in args.images_at.split(",") if item)
         images_at = {n: min(fewer.get(n, count), count) for n in points}
-        tasks = _tasks(images_at, stable, kimg, 2 * max(ks), args.k_points, args.chunk)
+        sweeps = _sweeps(args.sweeps, count)
+        tasks = _tasks(images_at, stable, sweeps, args.chunk)
         done = {}
         for result in pool.imap_unordered(_run, tasks):
             for i, row in enumerate(result["rows"]):
@@ -155,10 +154,10 @@ def main() -> None:
                 } | {"seconds": result["seconds"]}
             print(f"{len(done)} runs, {time.perf_counter() - started:.0f} s: {result['method']} "
                   f"{result['points']} points, {result['seconds']:.2f} s/image", flush=True)
-        report = _analyse(done, pool, images_at, stable, kimg, ks, args.k_points)
+        report = _analyse(done, pool, images_at, stable, sweeps)
     report["setup"] = {"images": count, "images_at": images_at, "photos": sum("/" not in n for n in names),
                        "names": names,
-                       "size": args.size, "stability_images": stable, "k_images": kimg, "k_points": args.k_points,
+                       "size": args.size, "stability_images": stable,
                        "workers": args.workers, "threads_per_worker": 1, "chunk": args.chunk,
                        "seconds": time.perf_counter() - started,
                        "command": " ".join(["nice -n 10 python benchmarks/stability_study.py", *sys.argv[1:]])}
@@ -174,7 +173,16 @@ def _image_names() -> list[str]:
     return list(_STATE["names"])
 
 
-def _tasks(images_at: dict[int, int], stable: int, kimg: int, runs: int, k_points: int,
+def _sweeps(spec: str, count: int) -> dict[int, dict]:
+    """``N:K1/K2/…:images,…`` as {N: {"ks": [K…], "images": n}}."""
+    sweeps = {}
+    for item in spec.split(","):
+        n, ks, images = item.split(":")
+        sweeps[int(n)] = {"ks": sorted(int(k) for k in ks.split("/")), "images": min(int(images), count)}
+    return sweeps
+
+
+def _tasks(images_at: dict[int, int], stable: int, sweeps: dict[int, dict],
            chunk: int) -> list[tuple[str, int, list[int]]]:
     """Every (method, point count, images) run the tables need, each once: the short point counts, the
     N − 1 runs for stability, the runs of the averaging sweep, then the long point counts."""
@@ -183,20 +191,20 @@ def _tasks(images_at: dict[int, int], stable: int, kimg: int, runs: int, k_point
         for m in METHODS:
             needed.setdefault((m, n), set()).update(range(images_at[n]))
             needed.setdefault((m, n - 1), set()).update(range(min(stable, images_at[n])))
-    for r in range(runs):
-        for m in METHODS:
-            needed.setdefault((m, k_points - r), set()).update(range(kimg))
+    for n, sweep in sweeps.items():
+        for r in range(2 * max(sweep["ks"])):
+            for m in METHODS:
+                needed.setdefault((m, n - r), set()).update(range(sweep["images"]))
     longest = max(images_at, key=lambda n: (images_at[n] == max(images_at.values()), n))
     order = sorted(needed, key=lambda key: key[1] > longest)
     return [(m, n, rows[i:i + chunk]) for m, n in order for rows in [sorted(needed[(m, n)])]
             for i in range(0, len(rows), chunk)]
 
 
-def _analyse(done: dict, pool, images_at: dict[int, int], stable: int, kimg: int, ks: Sequence[int],
-             k_points: int) -> dict:
+def _analyse(done: dict, pool, images_at: dict[int, int], stable: int, sweeps: dict[int, dict]) -> dict:
     import numpy as np
 
-    report: dict = {"points": {}, "k": {}, "equal_cost": {}}
+    report: dict = {"points": {}, "sweeps": {}}
     for n, count in sorted(images_at.items()):
         row = {}
         for m in METHODS:
@@ -207,35 +215,45 @@ def _analyse(done: dict, pool, images_at: dict[int, int], stable: int, kimg: int
                       "seconds": statistics.fmean(r["seconds"] for r in runs), "stability_iou": iou,
                       "stability_rank": rank}
         report["points"][n] = row
-    seconds_k = {m: statistics.fmean(done[(m, k_points - r, i)]["seconds"] for r in range(2 * max(ks))
-                                     for i in range(kimg)) for m in METHODS}
+    for n, sweep in sweeps.items():
+        report["sweeps"][n] = _sweep(done, pool, n, sweep["ks"], sweep["images"])
+    return report
+
+
+def _sweep(done: dict, pool, n: int, ks: Sequence[int], images: int) -> dict:
+    """One averaging sweep at N points: per K the mean of runs 1…K scored, and compared with runs K+1…2K."""
+    import numpy as np
+
+    runs = 2 * max(ks)
+    seconds = {m: statistics.fmean(done[(m, n - r, i)]["seconds"] for r in range(runs) for i in range(images))
+               for m in METHODS}
+    result: dict = {"images": images, "ks": list(ks), "k": {}, "equal_cost": {}, "seconds_per_run": seconds}
     averages: dict = {}
     tasks = []
     for m in METHODS:
-        stack = np.stack([[done[(m, k_points - r, i)]["attributions"] for i in range(kimg)]
-                          for r in range(2 * max(ks))])  # [runs, B, 3, H, W]
-        equal = max(1, min(max(ks), int(seconds_k["ma-gig"] // seconds_k[m])))
+        stack = np.stack([[done[(m, n - r, i)]["attributions"] for i in range(images)]
+                          for r in range(runs)])  # [runs, B, 3, H, W]
+        equal = max(1, min(max(ks), int(seconds["ma-gig"] // seconds[m])))
         for k in sorted(set(ks) | {equal}):
             first, second = stack[:k].mean(0), stack[k:2 * k].mean(0)
             averages[(m, k)] = (first, second)
-            tasks.append((list(range(kimg)), first))
-        report["equal_cost"][m] = {"runs": equal, "seconds": seconds_k[m] * equal}
+            tasks.append((list(range(images)), first))
+        result["equal_cost"][m] = {"runs": equal, "seconds": seconds[m] * equal}
     scored = pool.map(_score_task, tasks)
     for (key, (first, second)), scores in zip(averages.items(), scored, strict=True):
         m, k = key
         iou, rank = _pairs(np.abs(first).sum(1), np.abs(second).sum(1))
-        report["k"].setdefault(k, {})[m] = {**scores, "stability_iou": iou, "stability_rank": rank,
-                                            "seconds": seconds_k[m] * k}
-    report["seconds_per_run_k_sweep"] = seconds_k
-    return report
+        result["k"].setdefault(k, {})[m] = {**scores, "stability_iou": iou, "stability_rank": rank,
+                                            "seconds": seconds[m] * k}
+    return result
 
 
 def _markdown(report: dict) -> str:
     setup = report["setup"]
     lines = [f"Bundled ResNet-56 + TAEF2, {setup['size']} px, {setup['images']} images ({setup['photos']} gallery "
              f"photographs, the rest bundled CIFAR-10 test images), true-class targets; {setup['workers']} "
-             f"processes × {setup['threads_per_worker']} thread on a shared machine (other work ran beside it); "
-             f"run time {setup['seconds'] / 60:.1f} min. Command: `{setup['command']}`.", "",
+             f"processes × {setup['threads_per_worker']} thread; run time {setup['seconds'] / 60:.1f} min. "
+             f"Command: `{setup['command']}`.", "",
              f"**Against path points.** DiffID per image, mean ± s.e. over the images of the row (the first n of "
              f"the set); stability (runs at N and N − 1 points) on the first {setup['stability_images']}; seconds "
              f"per image in batches of up to {setup['chunk']}, one thread.", "",
@@ -253,29 +271,34 @@ def _markdown(report: dict) -> str:
     for n, row in report["points"].items():
         lines.append(f"| {n} points, one run ({setup['images_at'][n]} images) | {_diff(row, 'diffid_top1')} | "
                      f"{_diff(row, 'diffid_prob')} |")
-    for k, row in report["k"].items():
-        lines.append(f"| {setup['k_points']} points, mean of {k} ({setup['k_images']} images) | "
-                     f"{_diff(row, 'diffid_top1')} | "
-                     f"{_diff(row, 'diffid_prob')} |")
-    equal = report["equal_cost"]
-    at_cost = {m: report["k"][equal[m]["runs"]][m] for m in METHODS}
-    lines.append(f"| equal cost: GIG mean of {equal['gig']['runs']} vs one MA-GIG run ({setup['k_points']} points) | "
-                 f"{_diff({'ma-gig': report['k'][1]['ma-gig'], 'gig': at_cost['gig']}, 'diffid_top1')} | "
-                 f"{_diff({'ma-gig': report['k'][1]['ma-gig'], 'gig': at_cost['gig']}, 'diffid_prob')} |")
-    lines += ["", f"**Against averaging** ({setup['k_images']} images, runs at {setup['k_points']}, "
-              f"{setup['k_points'] - 1}, … points; stability: the mean of runs 1…K against the mean of runs "
-              "K+1…2K).", "",
-              "| K | method | DiffID top-1 | DiffID prob | stability IoU | stability rank | s / image |",
-              "| --- | --- | --- | --- | --- | --- | --- |"]
-    for k, row in sorted(report["k"].items()):
-        for m in METHODS:
-            r = row[m]
-            lines.append(f"| {k} | {m} | {_fmt(_mean_se(r['diffid_top1']))} | {_fmt(_mean_se(r['diffid_prob']))} | "
-                         f"{_fmt(_mean_se(r['stability_iou']))} | {_fmt(_mean_se(r['stability_rank']))} | "
-                         f"{r['seconds']:.2f} |")
-    lines += ["", "Equal cost (runs of each method that fit in one MA-GIG run's time in the K sweep): "
-              + ", ".join(f"{m} {equal[m]['runs']}" for m in METHODS) + "."]
+    for n, sweep in report["sweeps"].items():
+        for k, row in sorted(sweep["k"].items(), key=lambda item: int(item[0])):
+            if int(k) in sweep["ks"]:
+                lines.append(f"| {n} points, mean of {k} ({sweep['images']} images) | {_diff(row, 'diffid_top1')} | "
+                             f"{_diff(row, 'diffid_prob')} |")
+        equal = sweep["equal_cost"]["gig"]["runs"]
+        at_cost = {"ma-gig": _at(sweep, 1)["ma-gig"], "gig": _at(sweep, equal)["gig"]}
+        lines.append(f"| equal cost at {n} points: GIG mean of {equal} vs one MA-GIG run | "
+                     f"{_diff(at_cost, 'diffid_top1')} | {_diff(at_cost, 'diffid_prob')} |")
+    for n, sweep in report["sweeps"].items():
+        lines += ["", f"**Against averaging at {n} points** ({sweep['images']} images, runs at {n}, {n - 1}, … "
+                  "points; stability: the mean of runs 1…K against the mean of runs K+1…2K).", "",
+                  "| K | method | DiffID top-1 | DiffID prob | stability IoU | stability rank | s / image |",
+                  "| --- | --- | --- | --- | --- | --- | --- |"]
+        for k in sweep["ks"]:
+            for m in METHODS:
+                r = _at(sweep, k)[m]
+                lines.append(f"| {k} | {m} | {_fmt(_mean_se(r['diffid_top1']))} | "
+                             f"{_fmt(_mean_se(r['diffid_prob']))} | {_fmt(_mean_se(r['stability_iou']))} | "
+                             f"{_fmt(_mean_se(r['stability_rank']))} | {r['seconds']:.2f} |")
+        lines += ["", f"Equal cost at {n} points (runs of each method that fit in one MA-GIG run's time): "
+                  + ", ".join(f"{m} {sweep['equal_cost'][m]['runs']}" for m in METHODS) + "."]
     return "\n".join(lines) + "\n"
+
+
+def _at(sweep: dict, k: int) -> dict:
+    """The sweep's row for K (keys are strings once the report went through JSON)."""
+    return sweep["k"][k] if k in sweep["k"] else sweep["k"][str(k)]
 
 
 def _diff(row: dict, key: str) -> str:
