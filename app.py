@@ -92,7 +92,7 @@ from magig_core.explorer.share import (
 from magig_core.explorer.slides import write_slides
 from magig_core.explorer.stage import stage_css, stage_head, stage_html
 from magig_core.explorer.warmup import Warmer, warm_policy
-from magig_core.memory import freeze_startup_objects, release_memory
+from magig_core.memory import freeze_startup_objects, limit_heap_arenas, release_memory
 from magig_core.talk import TalkOptions
 
 TITLE = "MA-GIG Explorer"
@@ -675,6 +675,7 @@ def _start_services() -> None:
     global EXPLORER, RUNNER, THREADS
     if "EXPLORER" in globals():
         return
+    limit_heap_arenas(runtime.available_cores())  # before the server's threads: see magig_core.memory
     # Explanations share the cores this process may use (MAGIG_CONCURRENCY runs at once); MAGIG_CONCURRENT_RUNS
     # or MAGIG_THREADS override it, e.g. when several app processes share one machine (magig_core.runtime).
     runtime.configure_threads(concurrent_runs=None if runtime.RUNS_ENV in os.environ else RUN_CONCURRENCY)

@@ -32,7 +32,12 @@ REAL = {**FIXED, "classifier": "cifar10-resnet56", "autoencoder": "taef2", "frac
 
 
 def timeline(client: Client, steps: int) -> dict[str, float]:
-    """Seconds from submitting to each stage of one run, and the walk seconds of each method."""
+    """Seconds from submitting to each stage of one run, the walk seconds of each method, and the run time the
+    app estimated beforehand."""
+    form = {key: value for key, value in REAL.items() if key not in ("style", "scale")}
+    line = client.predict(methods=["ma-gig", "gig"], steps=steps, **form, api_name="/estimate")
+    found = re.search(r"\*\*([\d.]+) (s|min)\*\*", line)
+    estimated = float(found.group(1)) * (60 if found.group(2) == "min" else 1)
     started = time.monotonic()
     job = client.submit(image=handle_file(str(PHOTO)), methods=["ma-gig", "gig"], steps=steps,
                         target="top-1 prediction", **REAL, api_name="/explain")
@@ -58,7 +63,7 @@ def timeline(client: Client, steps: int) -> dict[str, float]:
     seen["done"] = time.monotonic() - started
     walks = {name: float(seconds) for name, seconds in re.findall(r"(MA-GIG|GIG) ([\d.]+) s", outputs["status"])}
     seen["walks"] = seen["setup"] + max(walks.values())
-    return seen | {f"walk {name}": seconds for name, seconds in walks.items()}
+    return seen | {f"walk {name}": seconds for name, seconds in walks.items()} | {"estimated": estimated}
 
 
 def _all_scored(table: dict) -> bool:
@@ -87,12 +92,13 @@ def main() -> None:
     finally:
         server.close()
     print(f"{PHOTO.name} through /explain, MA-GIG + GIG, 64 px; median of {args.repeats} runs (s)\n")
-    print("| points | end to end | walks end | maps after walks | scores after walks | files after walks | "
-          "run ends after walks |\n| --- | --- | --- | --- | --- | --- | --- |")
+    print("| points | end to end | estimated | walks end | maps after walks | scores after walks | "
+          "files after walks | run ends after walks |\n| --- | --- | --- | --- | --- | --- | --- | --- |")
     for steps, rows in runs.items():
         after = {key: statistics.median(r[key] - r["walks"] for r in rows) for key in ("maps", "scores", "files",
                                                                                            "done")}
         print(f"| {steps} | {statistics.median(r['done'] for r in rows):.2f} | "
+              f"{statistics.median(r['estimated'] for r in rows):.1f} | "
               f"{statistics.median(r['walks'] for r in rows):.2f} | {after['maps']:+.2f} | {after['scores']:+.2f} | "
               f"{after['files']:+.2f} | {after['done']:+.2f} |")
     if args.json:

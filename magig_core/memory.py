@@ -15,11 +15,25 @@ import gc
 import os
 from collections.abc import Callable
 
+M_ARENA_MAX = -8  # glibc's mallopt parameter for the arena limit
+
 
 def release_memory() -> None:
     """Collect reference cycles, then return freed heap pages to the OS where the C library allows it."""
     gc.collect()
     trim_heap()
+
+
+def limit_heap_arenas(count: int) -> None:
+    """Let glibc keep at most ``count`` malloc arenas (it allows 8 per core), before a server starts threads.
+
+    Every thread that allocates may get an arena of its own, and memory freed in one stays there: with the
+    app's method, scoring and reconstruction threads a server climbed by 65–110 MB over six large uploads,
+    against 2–32 MB with two arenas on 2 cores. A no-op without glibc.
+    """
+    mallopt = _mallopt()
+    if mallopt is not None:
+        mallopt(M_ARENA_MAX, max(1, count))
 
 
 def trim_heap() -> None:
@@ -52,6 +66,16 @@ def rss_bytes(pid: int | str = "self") -> int | None:
 @functools.cache
 def _page_size() -> int:
     return os.sysconf("SC_PAGE_SIZE")
+
+
+@functools.cache
+def _mallopt() -> Callable[[int, int], int] | None:
+    """glibc's ``mallopt``, or None where the C library has none."""
+    name = ctypes.util.find_library("c")
+    try:
+        return ctypes.CDLL(name).mallopt if name else None
+    except (OSError, AttributeError):
+        return None
 
 
 @functools.cache

@@ -43,6 +43,9 @@ job = client.submit(image=handle_file(sys.argv[2]), methods=["ma-gig", "eig", "g
                     objective="prob", target="top-1 prediction", precision="fp32", style="heatmap",
                     scale="shared", size="classifier's own", api_name="/explain")
 while not any("step" in (unit.desc or "") for unit in job.status().progress_data or []):
+    if job.done():  # a run that ends before this client saw it compute cannot show a stop
+        print("finished before a path step was seen", flush=True)
+        sys.exit(1)
     time.sleep(0.01)
 print("computing", flush=True)
 time.sleep(600)

@@ -8,6 +8,7 @@ as for display: these are measurements of pictures, not part of any attribution 
 
 from __future__ import annotations
 
+import functools
 import math
 from concurrent.futures import ThreadPoolExecutor
 
@@ -40,8 +41,14 @@ def reconstruct(autoencoder: Autoencoder, images01: torch.Tensor, *, batch_size:
     workers = 1 if device.type != "cpu" else min(len(parts), available_cores() // max(1, torch.get_num_threads()))
     if workers <= 1:
         return torch.cat([rebuild(part) for part in parts])
-    with ThreadPoolExecutor(workers, thread_name_prefix="magig-reconstruct") as pool:
-        return torch.cat(list(pool.map(rebuild, parts)))
+    return torch.cat(list(_pool().map(rebuild, parts)))
+
+
+@functools.cache
+def _pool() -> ThreadPoolExecutor:
+    """One pool for the process: fresh threads at every call would each take a new malloc arena, and a
+    server's memory would climb with every run (measured: +110 MB after six large uploads)."""
+    return ThreadPoolExecutor(available_cores(), thread_name_prefix="magig-reconstruct")
 
 
 def reconstruction_psnr(autoencoder: Autoencoder, images01: torch.Tensor) -> torch.Tensor:
