@@ -459,14 +459,21 @@ def quick_look() -> int:
 
 
 @friendly
-def on_classifier(classifier):
-    """New classifier: its class list for the target chooser, and what happened when loading it."""
+def on_classifier(classifier, pending: dict | None):
+    """New classifier: its class list for the target chooser (top-1, or the target of a shared run or report
+    that waited for this list), and what happened when loading it.
+
+    Choosing the waiting target here, in the same update as the list, leaves no moment in which a later
+    event could see top-1 and drop it.
+    """
     _, used, notes = EXPLORER.classifier(classifier)
     names = EXPLORER.class_names(used)
     for note in notes:
         gr.Warning(note, duration=15)
-    return {UI.target: gr.Dropdown(choices=target_choices(names), value=TOP1),
-            UI.classifier: gr.Dropdown(value=used), UI.model_status: model_status()}
+    waiting = pending is not None and pending["classifier"] == used  # else it could not be loaded here
+    return {UI.target: gr.Dropdown(choices=target_choices(names), value=pending["target"] if waiting else TOP1),
+            UI.classifier: gr.Dropdown(value=used), UI.model_status: model_status(),
+            UI.pending_target: None}
 
 
 @friendly
@@ -581,16 +588,6 @@ def load_report(path: str | None, classifier_now: str) -> dict:
 
 
 @friendly
-def restore_target(target: str, classifier: str, pending: dict | None) -> dict:
-    """Re-apply a shared run's target after a classifier change reset the class chooser to top-1."""
-    if pending and classifier != pending["classifier"]:  # the shared classifier could not be loaded here
-        return {UI.target: gr.skip(), UI.pending_target: None}
-    if pending and target == TOP1:
-        return {UI.target: pending["target"], UI.pending_target: None}
-    return {UI.target: gr.skip(), UI.pending_target: gr.skip()}
-
-
-@friendly
 def show_shared_image(shared: tuple[str, int] | None) -> str | None:
     """Put a shared run's gallery image into the input as a plain value.
 
@@ -608,7 +605,6 @@ def _talk_mode(demo: gr.Blocks) -> None:
     """The stage overlay and the talk tools (slides, share link, report), with their events."""
     UI.stage = gr.HTML(stage_html(None, None, []), elem_id="stage", js_on_load=None, apply_default_css=False,
                        container=False, padding=False)
-    UI.pending_target = gr.State(None)
     UI.shared_image = gr.State(None)  # (path, stamp): the image goes in by its own event, as a plain value
     UI.link = gr.State(None)  # (shared run, classifier at load, stamp) from the page's query string
     with gr.Accordion("Talk mode: stage view, slides, sharing", open=False, elem_id="talk"):
@@ -638,8 +634,6 @@ def _talk_mode(demo: gr.Blocks) -> None:
     UI.link.change(apply_link, UI.link, restored, api_visibility="undocumented", show_progress="hidden")
     UI.shared_image.change(show_shared_image, UI.shared_image, UI.image, api_visibility="undocumented",
                            show_progress="hidden")
-    UI.target.change(restore_target, [UI.target, UI.classifier, UI.pending_target], [UI.target, UI.pending_target],
-                     api_visibility="undocumented", show_progress="hidden")
 
 
 # Layout ------------------------------------------------------------------------------------------
@@ -786,6 +780,7 @@ def _build_ui() -> gr.Blocks:
         UI.downloads = gr.File(label="Downloads: attributions (npz), maps (PNG), report (JSON)",
                                file_count="multiple", interactive=False, elem_id="downloads")
         UI.state = gr.State(None, time_to_live=3600)
+        UI.pending_target = gr.State(None)  # a shared run's target, waiting for its classifier's class list
 
         run_inputs = [UI.image, *_form_inputs(), UI.style, UI.scale]
         plots = [UI.confidence_plot, UI.distance_plot, UI.manifold_plot, UI.accumulation_plot]
@@ -812,7 +807,8 @@ def _build_ui() -> gr.Blocks:
         UI.image.change(predict, [UI.image, UI.classifier, UI.size], UI.predictions, api_name="predict",
                         **QUICK_GROUP).success(show_cached, run_inputs, run_outputs, api_visibility="undocumented",
                                                **QUICK_GROUP)
-        UI.classifier.change(on_classifier, UI.classifier, [UI.target, UI.classifier, UI.model_status],
+        UI.classifier.change(on_classifier, [UI.classifier, UI.pending_target],
+                             [UI.target, UI.classifier, UI.model_status, UI.pending_target],
                              api_visibility="undocumented", **QUICK_GROUP)
         UI.autoencoder.change(on_autoencoder, UI.autoencoder, [UI.autoencoder, UI.model_status],
                               api_visibility="undocumented", **QUICK_GROUP)

@@ -150,3 +150,20 @@ def test_plain_explain_uses_the_work_sized_plan_and_restores_torch_threads(monke
         assert set(seen) == {2}
     finally:
         torch.set_num_threads(before)
+
+
+def test_the_quick_look_label_quotes_the_stability_study():
+    """Catches a quick-look button whose numbers drifted from the study it cites: MA-GIG's mean stability IoU
+    and DiffID top-1 at the quick look's and the paper's point counts, read from the study's own results."""
+    import json
+    import statistics
+    from pathlib import Path
+
+    from magig_core.explorer.settings import QUICK_LOOK, QUICK_LOOK_MEASURED
+
+    study = json.loads((Path(__file__).parents[1] / "benchmarks/results/stability_study.json").read_text())
+    for points, (iou, diffid) in QUICK_LOOK_MEASURED.items():
+        row = study["points"][str(points)]["ma-gig"]
+        assert round(statistics.fmean(row["stability_iou"]), 2) == iou, points
+        assert round(statistics.fmean(row["diffid_top1"]), 2) == diffid, points
+        assert f"{iou:.2f}" in QUICK_LOOK and f"{diffid:+.2f}" in QUICK_LOOK
