@@ -98,7 +98,7 @@ def test_the_maps_form_on_the_page_and_on_the_stage_while_the_paths_are_walked(p
     page.locator("#examples .thumbnail-item").nth(2).click()
     expect(page.locator("#predictions")).to_contain_text("%", timeout=60_000)
     steps = page.locator("#steps input[type=number]")
-    steps.fill("120")  # long enough to watch (a few seconds) and never replayed: the warm-up uses 200
+    steps.fill("72")  # long enough to watch (seconds) and never replayed: the warm-up uses 200, the other tests 32
     steps.press("Tab")
     page.evaluate("""() => {  // every distinct picture of the forming maps, on the page and on the stage
         window.forming = {page: new Set(), stage: new Set()};
