@@ -68,7 +68,7 @@ from magig_core.explorer.render import (
     metrics_table,
     path_methods,
 )
-from magig_core.explorer.report import DownloadFolders, build_report, write_map_files, write_report
+from magig_core.explorer.report import DownloadFolders, build_report, write_downloads
 from magig_core.explorer.service import Explorer, RunState, working_size
 from magig_core.explorer.settings import (
     MAX_RUNS,
@@ -305,12 +305,12 @@ def _forming(forming: dict[str, LiveMap]) -> np.ndarray | None:
     return forming_picture(list(forming.values())) if forming else None
 
 
-def _downloads(state: RunState, map_files: list[Path] | None = None) -> list[str]:
-    """The report and the files of the maps (those already written for this run, else written now)."""
+def _downloads(state: RunState) -> list[str]:
+    """Written after the last scores are on screen: drawing maps.png while the last method is being scored
+    would hold the interpreter and delay the scores themselves."""
     report = build_report(state.settings, state.context, state.results, device=str(EXPLORER.device),
                           image_notes=state.notes)
-    files = map_files or write_map_files(state.context, state.results, DOWNLOADS.new())
-    return [str(write_report(report, files[0].parent)), *map(str, files)]
+    return [str(p) for p in write_downloads(report, state.context, state.results, DOWNLOADS.new())]
 
 
 @friendly
@@ -339,7 +339,6 @@ def explain(image, form: Form, style, scale, request: gr.Request,
     doing = "the set-up"
     forming: dict[str, LiveMap] = {}  # the latest snapshot of each method still walking
     drawn = 0.0
-    map_files: list[Path] | None = None
     try:
         previous, shown = None, {}
         for state in stream:
@@ -371,10 +370,7 @@ def explain(image, form: Form, style, scale, request: gr.Request,
                 shown.update(update)
                 yield update
                 if state.scored:  # everything is on screen; the files follow, with the whole view for API clients
-                    yield {**shown, UI.downloads: _downloads(state, map_files)}
-                elif map_files is None and len(state.results) == len(state.settings.methods):
-                    # every walk is done: the files that need no score are written while the scores are computed
-                    map_files = write_map_files(state.context, state.results, DOWNLOADS.new())
+                    yield {**shown, UI.downloads: _downloads(state)}
             previous = state
     finally:
         if hasattr(stream, "close"):
@@ -768,14 +764,14 @@ def _build_ui() -> gr.Blocks:
                               columns=min(len(EXPLORER.examples), 10), height=290,
                               allow_preview=False, format="png", interactive=False, elem_id="examples")
         with gr.Row():
-            UI.confidence_plot = gr.Plot(label="Confidence along the path", show_label=False,
+            UI.confidence_plot = gr.Plot(label="Confidence along the path", show_label=False, format="png",
                                          elem_id="confidence-plot")
-            UI.distance_plot = gr.Plot(label="Distance to the input along the path", show_label=False,
+            UI.distance_plot = gr.Plot(label="Distance to the input along the path", show_label=False, format="png",
                                        elem_id="distance-plot")
-            UI.manifold_plot = gr.Plot(label="Distance of each path image to its own reconstruction",
+            UI.manifold_plot = gr.Plot(label="Distance of each path image to its own reconstruction", format="png",
                                        show_label=False, elem_id="manifold-plot")
             UI.accumulation_plot = gr.Plot(label="Share of the map collected along the path", show_label=False,
-                                           elem_id="accumulation-plot")
+                                           format="png", elem_id="accumulation-plot")
         UI.table = gr.Dataframe(label=METRICS_CAPTION, interactive=False, elem_id="metrics")
         UI.downloads = gr.File(label="Downloads: attributions (npz), maps (PNG), report (JSON)",
                                file_count="multiple", interactive=False, elem_id="downloads")

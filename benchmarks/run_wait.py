@@ -36,8 +36,8 @@ def timeline(client: Client, steps: int) -> dict[str, float]:
     app estimated beforehand."""
     form = {key: value for key, value in REAL.items() if key not in ("style", "scale")}
     line = client.predict(methods=["ma-gig", "gig"], steps=steps, **form, api_name="/estimate")
-    found = re.search(r"\*\*([\d.]+) (s|min)\*\*", line)
-    estimated = float(found.group(1)) * (60 if found.group(2) == "min" else 1)
+    found = re.search(r"\*\*(< )?([\d.]+) (s|min)\*\*", line)
+    estimated = float(found.group(2)) * (60 if found.group(3) == "min" else 1) / (2 if found.group(1) else 1)
     started = time.monotonic()
     job = client.submit(image=handle_file(str(PHOTO)), methods=["ma-gig", "gig"], steps=steps,
                         target="top-1 prediction", **REAL, api_name="/explain")
@@ -45,7 +45,7 @@ def timeline(client: Client, steps: int) -> dict[str, float]:
     outputs: dict = dict.fromkeys(OUTPUTS)
     for update in job:
         now = time.monotonic() - started
-        for name, value in zip(OUTPUTS, update, strict=True):
+        for name, value in zip(OUTPUTS, update, strict=False):  # an older app (--app-dir) may have fewer
             if isinstance(value, dict) and value.get("__type__") == "update":  # unchanged, or a property only
                 if "value" not in value:
                     continue

@@ -76,7 +76,8 @@ def path_figure(curves: Sequence[Curve], *, title: str, ylabel: str, ylim: tuple
     ``marker`` draws the current scrubber position; ``note`` is printed under the axes (e.g. which distance
     stands in for LPIPS and why); ``auc_better=""`` for a curve whose area is neither good nor bad.
     """
-    figure = Figure(figsize=(7.2, 4.2), dpi=110, layout="constrained")
+    figure = Figure(figsize=(7.2, 4.2), dpi=110)  # fixed margins: a layout engine doubles the drawing time
+    figure.subplots_adjust(left=0.12, right=0.98, top=0.91, bottom=0.27 if note else 0.14)
     axes = figure.add_subplot()
     for curve in curves:
         area = "" if np.isnan(curve.auc) else f"  (AUC {curve.auc:.3f})"

@@ -86,8 +86,8 @@ def write_report(report: dict[str, Any], folder: Path) -> Path:
 
 
 def write_map_files(context: RunContext, results: Sequence[MethodResult], folder: Path) -> list[Path]:
-    """attributions.npz, maps.png and one heatmap PNG per method: every file but the report, because none needs
-    a score (the app writes them while the last method is being scored)."""
+    """attributions.npz, maps.png and one heatmap PNG per method: every file but the report (none needs a
+    score)."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / "attributions.npz", folder / "maps.png"]
     arrays: dict[str, np.ndarray] = {"input": context.image, "target": np.array(context.target)}
