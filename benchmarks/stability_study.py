@@ -61,7 +61,7 @@ def _run(task: tuple[str, int, list[int]]) -> dict:
     method, points, rows = task
     cached = _STATE["cache"] / f"{method}-{points}-{rows[0]}-{rows[-1]}.pt"
     if cached.is_file():
-        return torch.load(cached, weights_only=False)
+        return torch.load(cached, weights_only=False) | {"reused": True}
     images, labels = _STATE["images"][rows], _STATE["labels"][rows]
     started = time.perf_counter()
     result = explain(images, _STATE["classifier"], method, autoencoder=_STATE["autoencoder"], targets=labels,
@@ -119,8 +119,8 @@ def main() -> None:
     parser.add_argument("--points", default=",".join(map(str, POINTS)))
     parser.add_argument("--images-at", default="",
                         help="fewer images at these point counts (N:images,...); the others use every image")
-    parser.add_argument("--stability-images", type=int, default=25)
-    parser.add_argument("--sweeps", default="32:1/2/4/8:24,200:1/2/4:20",
+    parser.add_argument("--stability-images", type=int, default=50)
+    parser.add_argument("--sweeps", default="32:1/2/4/8:50,200:1/2/4:20",
                         help="averaging sweeps N:K1/K2/...:images (2·max K runs per image at N, N − 1, ...)")
     parser.add_argument("--chunk", type=int, default=5, help="images per explain() call (lockstep batch)")
     parser.add_argument("--workers", type=int, default=2, help="processes of one thread each")
@@ -147,7 +147,9 @@ def main() -> None:
         sweeps = _sweeps(args.sweeps, count)
         tasks = _tasks(images_at, stable, sweeps, args.chunk)
         done = {}
+        reused = 0
         for result in pool.imap_unordered(_run, tasks):
+            reused += result.get("reused", False)
             for i, row in enumerate(result["rows"]):
                 done[(result["method"], result["points"], row)] = {
                     key: result[key][i] for key in ("diffid_top1", "diffid_prob", "maps", "attributions")
@@ -159,7 +161,7 @@ def main() -> None:
                        "names": names,
                        "size": args.size, "stability_images": stable,
                        "workers": args.workers, "threads_per_worker": 1, "chunk": args.chunk,
-                       "seconds": time.perf_counter() - started,
+                       "seconds": time.perf_counter() - started, "tasks": len(tasks), "reused_tasks": reused,
                        "command": " ".join(["nice -n 10 python benchmarks/stability_study.py", *sys.argv[1:]])}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     out = args.out.with_name(args.out.name + ("_tiny" if args.tiny else ""))
@@ -252,7 +254,9 @@ def _markdown(report: dict) -> str:
     setup = report["setup"]
     lines = [f"Bundled ResNet-56 + TAEF2, {setup['size']} px, {setup['images']} images ({setup['photos']} gallery "
              f"photographs, the rest bundled CIFAR-10 test images), true-class targets; {setup['workers']} "
-             f"processes × {setup['threads_per_worker']} thread; run time {setup['seconds'] / 60:.1f} min. "
+             f"processes × {setup['threads_per_worker']} thread; run time {setup['seconds'] / 60:.1f} min "
+             f"({setup.get('reused_tasks', 0)} of {setup.get('tasks', '?')} tasks reused from the cache of earlier "
+             "invocations). "
              f"Command: `{setup['command']}`.", "",
              f"**Against path points.** DiffID per image, mean ± s.e. over the images of the row (the first n of "
              f"the set); stability (runs at N and N − 1 points) on the first {setup['stability_images']}; seconds "
