@@ -41,7 +41,7 @@ def test_side_by_side_methods_show_each_map_first_and_equal_the_one_by_one_run()
             early = {name: value for name, value in result.scores.values.items() if not math.isnan(value)}
             assert index not in seen and set(early) <= {"t50"}
             walked = sequential[index].scores["t50"]
-            assert early.get("t50", math.nan) == walked or math.isnan(walked) and "t50" not in early
+            assert early.get("t50", math.nan) == walked or (math.isnan(walked) and "t50" not in early)
         else:
             assert seen.get(index) is True  # the map came first
         seen[index] = True if result.pending else seen[index]
