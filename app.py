@@ -392,13 +392,14 @@ def announce(form: Form, request: gr.Request):
 
 @friendly
 def scrub(position: float, state: RunState | None):
-    """Show every path method's image at path position t, and mark t on the three plots."""
+    """Show every path method's image at path position t, and mark t on the four plots."""
     if state is None:
         return {}
     return {UI.frames: frames_at(state.context, state.results, position),
             UI.confidence_plot: confidence_figure(state.context, state.results, marker=position),
             UI.distance_plot: distance_figure(state.context, state.results, marker=position),
-            UI.manifold_plot: manifold_figure(state.context, state.results, marker=position)}
+            UI.manifold_plot: manifold_figure(state.context, state.results, marker=position),
+            UI.accumulation_plot: accumulation_figure(state.context, state.results, marker=position)}
 
 
 @friendly
@@ -796,7 +797,7 @@ def _build_ui() -> gr.Blocks:
         quick_look_button.click(quick_look, None, UI.steps, queue=False, api_visibility="undocumented")
         examples.select(pick_example, None, [UI.image, UI.classifier, UI.autoencoder], api_visibility="undocumented",
                         show_progress="hidden", **QUICK_GROUP)
-        UI.position.input(scrub, [UI.position, UI.state], [UI.frames, *plots[:3]],
+        UI.position.input(scrub, [UI.position, UI.state], [UI.frames, *plots],
                           api_name="scrub", show_progress="hidden", trigger_mode="always_last", **QUICK_GROUP)
         gr.on([UI.style.change, UI.scale.change], restyle, [UI.style, UI.scale, UI.state], [UI.maps],
               show_progress="hidden", api_visibility="undocumented", **QUICK_GROUP)
