@@ -30,7 +30,6 @@ from magig_core.explorer.live import LiveMap, live_map
 from magig_core.explorer.settings import RunSettings
 from magig_core.metrics import confidence_curve, reconstruction_psnr
 from magig_core.metrics.definitions import METRIC_NAMES
-from magig_core.metrics.manifold import WalkReconstructions, spare_workers
 from magig_core.metrics.perceptual import FrameDistance
 from magig_core.metrics.scored_method import ScoredMethod
 from magig_core.metrics.scores import Scores, frame_positions, score
@@ -209,23 +208,17 @@ def stream_methods(
             if stopping():
                 raise RunCancelled(f"Cancelled before {label}.")
             progress(f"{label}: starting")
-            rebuilding = walk_reconstructions(method, autoencoder, settings, image01)
+            def watch(snapshot: PathSnapshot) -> None:  # the map forming, at every shown path position
+                events.put((index, live_map(method, snapshot)))
 
-            def watch(snapshot: PathSnapshot) -> None:  # at every shown path position
-                if live:  # the map forming
-                    events.put((index, live_map(method, snapshot)))
-                if rebuilding is not None and snapshot.image is not None:
-                    rebuilding.add(snapshot.image)
-
-            watching = live or rebuilding is not None
             explanation, seconds = walk_method(method, image01, classifier, autoencoder, settings, context,
                                                references=references, callback=callback,
-                                               watch=watch if watching else None)
+                                               watch=watch if live else None)
             fractions[index] = 1.0
             events.put((index, _method_result(method, explanation, pending_scores(explanation), seconds,
                                               pending=True)))
             (scores,) = score(explanation, classifier, explanation_images(image01, classifier), distance=distance,
-                              autoencoder=autoencoder, reconstructions=rebuilding)
+                              autoencoder=autoencoder)
             events.put((index, _method_result(method, explanation, scores, seconds)))
         except BaseException as error:  # handed to the consuming thread, which raises it
             failed.set()
@@ -251,15 +244,6 @@ def stream_methods(
     finally:
         failed.set()  # a consumer that stopped early (or an error) stops the walks still running
         pool.shutdown(wait=True, cancel_futures=True)
-
-
-def walk_reconstructions(method: str, autoencoder: nn.Module | None, settings: RunSettings,
-                         image01: torch.Tensor) -> WalkReconstructions | None:
-    """Where a spare core exists, the off-manifold curve's reconstructions are computed during the walk, so
-    the last method's scores come that much sooner after its walk (about 0.3 s of 0.45 at 64 px)."""
-    if autoencoder is None or not method_spec(method).has_frames or spare_workers(autoencoder, image01.device) < 2:
-        return None
-    return WalkReconstructions(autoencoder, settings.num_frames)
 
 
 def explanation_images(image01: torch.Tensor, classifier: nn.Module) -> torch.Tensor:

@@ -30,71 +30,18 @@ def reconstruct(autoencoder: Autoencoder, images01: torch.Tensor, *, batch_size:
     have freed (16 path images at 64 px: 1.8× faster on 2 cores). Every chunk is computed the same way
     whichever thread takes it, so the result is the same bits for any core count.
     """
+    device = _device(autoencoder, images01.device)
+
+    @torch.no_grad()  # per thread: the pool's threads do not inherit the caller's mode
+    def rebuild(part: torch.Tensor) -> torch.Tensor:
+        decoded = autoencoder.decode(autoencoder.encode(part.to(device)))
+        return decoded.float().clamp(0, 1).to(images01.device, images01.dtype)
+
     parts = images01.clamp(0, 1).split(batch_size)
-    rebuild = functools.partial(_rebuild, autoencoder)
-    if min(len(parts), spare_workers(autoencoder, images01.device)) <= 1:
+    workers = 1 if device.type != "cpu" else min(len(parts), available_cores() // max(1, torch.get_num_threads()))
+    if workers <= 1:
         return torch.cat([rebuild(part) for part in parts])
     return torch.cat(list(_pool().map(rebuild, parts)))
-
-
-@torch.no_grad()  # per thread: the pool's threads do not inherit the caller's mode
-def _rebuild(autoencoder: Autoencoder, part: torch.Tensor) -> torch.Tensor:
-    decoded = autoencoder.decode(autoencoder.encode(part.to(_device(autoencoder, part.device))))
-    return decoded.float().clamp(0, 1).to(part.device, part.dtype)
-
-
-def spare_workers(autoencoder: Autoencoder, device: torch.device) -> int:
-    """Reconstruction threads worth running on this machine: one per core left over by torch's own threads
-    on a CPU, one elsewhere."""
-    if _device(autoencoder, device).type != "cpu":
-        return 1
-    return available_cores() // max(1, torch.get_num_threads())
-
-
-class WalkReconstructions:
-    """D(E(frame)) of a walk's shown path images, computed while the walk goes on.
-
-    ``add`` takes each shown path image ([B,3,H,W], in walk order, as ``explain(watch=...)`` gives them);
-    each chunk of ``CHUNK`` frames (flattened image by image, as ``off_manifold_curve`` orders them) goes to
-    the reconstruction pool as soon as it is complete, on a core the other walks have freed, so the scoring
-    after the walk finds it done. ``for_frames`` hands the result over only for exactly the frames recorded
-    (a walk from the input side, or any other difference, gives None: the scoring computes its own).
-    """
-
-    def __init__(self, autoencoder: Autoencoder, frames_per_image: int) -> None:
-        self._autoencoder = autoencoder
-        self._frames = frames_per_image
-        self._seen: list[torch.Tensor] = []
-        self._chunks: list = []
-        self._submitted = 0
-
-    def add(self, images01: torch.Tensor) -> None:
-        if len(self._seen) == self._frames:  # more walks than one (averaged or perturbed runs): nothing to reuse
-            self._frames = -1
-        if self._frames < 0:
-            return
-        self._seen.append(images01.detach())
-        if len(self._seen) == self._frames:
-            self._submit(len(self._seen))
-        elif images01.shape[0] == 1:  # one image: its frames are the flat order, chunks can go early
-            self._submit(len(self._seen) - len(self._seen) % CHUNK)
-
-    def _submit(self, upto: int) -> None:
-        if upto <= self._submitted:
-            return
-        flat = torch.stack(self._seen, dim=1).flatten(0, 1) if upto == self._frames else None
-        for start in range(self._submitted, upto if flat is None else len(flat), CHUNK):
-            part = (torch.cat(self._seen[start:start + CHUNK]) if flat is None else flat[start:start + CHUNK])
-            self._chunks.append((part, _pool().submit(_rebuild, self._autoencoder, part.clamp(0, 1))))
-        self._submitted = upto if flat is None else len(flat)
-
-    def for_frames(self, frames01: torch.Tensor) -> torch.Tensor | None:
-        """D(E(x)) for ``frames01`` [B,F,3,H,W] if these are the frames recorded, else None."""
-        flat = frames01.flatten(0, 1)
-        parts = [part for part, _ in self._chunks]
-        if not parts or sum(len(p) for p in parts) != len(flat) or not torch.equal(torch.cat(parts), flat):
-            return None
-        return torch.cat([future.result() for _, future in self._chunks])
 
 
 @functools.cache
@@ -118,16 +65,11 @@ def off_manifold_curve(
     frame_indices: torch.Tensor | None = None,
     num_points: int | None = None,
     batch_size: int = CHUNK,
-    rebuilt: torch.Tensor | None = None,
 ) -> PathCurve:
-    """d(frame_k, D(E(frame_k))) for every frame: ``frames01`` [B,F,3,H,W]; lower means more natural.
-
-    ``rebuilt``: the reconstructions [B·F,3,H,W] when they were computed already (``WalkReconstructions``).
-    """
+    """d(frame_k, D(E(frame_k))) for every frame: ``frames01`` [B,F,3,H,W]; lower means more natural."""
     b, f = frames01.shape[:2]
     flat = frames01.flatten(0, 1).clamp(0, 1)
-    if rebuilt is None:
-        rebuilt = reconstruct(autoencoder, flat, batch_size=batch_size)
+    rebuilt = reconstruct(autoencoder, flat, batch_size=batch_size)
     values = torch.cat([distance(a, r) for a, r in zip(flat.split(batch_size), rebuilt.split(batch_size),
                                                        strict=True)])
     if frame_indices is None:

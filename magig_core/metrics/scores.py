@@ -20,7 +20,7 @@ from magig_core.attribution.spaces import Autoencoder
 from magig_core.metrics.definitions import METRIC_NAMES
 from magig_core.metrics.faithfulness import PAPER_RATIOS, faithfulness
 from magig_core.metrics.localization import energy_in_mask, pointing_game
-from magig_core.metrics.manifold import WalkReconstructions, off_manifold_curve
+from magig_core.metrics.manifold import off_manifold_curve
 from magig_core.metrics.path import completeness, confidence_curve, path_positions
 from magig_core.metrics.perceptual import FrameDistance, distance_curve
 
@@ -96,14 +96,12 @@ def score(
     distance: FrameDistance | None = None,
     autoencoder: Autoencoder | None = None,
     masks: torch.Tensor | None = None,
-    reconstructions: WalkReconstructions | None = None,
 ) -> list[Scores]:
     """Score an explanation of B images ([B,3,H,W] in [0,1], the images it explained): one ``Scores`` each.
 
     The games score ``explanation.targets``. Path-image distances need ``distance`` (and ``autoencoder``
     for the off-manifold one) and an explanation computed with frames; the localization scores need the
-    objects' true ``masks`` ([B,H,W] bool). Without them these metrics are NaN. ``reconstructions``: the
-    path images' reconstructions collected during the walk, used where they match the frames.
+    objects' true ``masks`` ([B,H,W] bool). Without them these metrics are NaN.
     """
     device = images01.device
     games = faithfulness(classifier, images01, explanation.attributions.to(device), explanation.targets.to(device),
@@ -124,7 +122,7 @@ def score(
     nan = torch.full((b,), math.nan, dtype=torch.float64)
     has_path = method_spec(explanation.method).has_path
     means["confidence_auc"] = confidence_curve(explanation).auc if has_path else nan
-    path_curves, distance_name = _path_curves(explanation, images01, distance, autoencoder, reconstructions)
+    path_curves, distance_name = _path_curves(explanation, images01, distance, autoencoder)
     means["distance_auc"] = path_curves["distance"].auc if "distance" in path_curves else nan
     means["off_manifold_auc"] = path_curves["off_manifold"].auc if "off_manifold" in path_curves else nan
     means["t50"] = nan if explanation.t50 is None else explanation.t50
@@ -157,8 +155,7 @@ def score(
 
 
 def _path_curves(explanation: Explanation, images01: torch.Tensor, distance: FrameDistance | None,
-                 autoencoder: Autoencoder | None,
-                 reconstructions: WalkReconstructions | None) -> tuple[dict, str | None]:
+                 autoencoder: Autoencoder | None) -> tuple[dict, str | None]:
     """Distance to the input and to the own reconstruction at every path image, where both can be had."""
     frames = explanation.frames
     if distance is None or frames is None or frames.shape[1] == 0:
@@ -167,8 +164,7 @@ def _path_curves(explanation: Explanation, images01: torch.Tensor, distance: Fra
     where = {"frame_indices": explanation.frame_indices, "num_points": explanation.num_path_points}
     curves = {"distance": distance_curve(frames, images01.float(), distance, **where)}
     if autoencoder is not None:
-        rebuilt = reconstructions.for_frames(frames) if reconstructions is not None else None
-        curves["off_manifold"] = off_manifold_curve(frames, autoencoder, distance, rebuilt=rebuilt, **where)
+        curves["off_manifold"] = off_manifold_curve(frames, autoencoder, distance, **where)
     return curves, distance.name
 
 
