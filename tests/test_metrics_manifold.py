@@ -39,28 +39,3 @@ def test_off_manifold_curve_measures_each_frame_against_its_own_reconstruction()
     torch.testing.assert_close(curve.t, torch.tensor([0, 3, 5, 8, 9], dtype=torch.float64) / 9)
     identity = off_manifold_curve(frames, IdentityAutoencoder(), PixelRmseDistance())
     assert identity.values.abs().max() == 0
-
-
-def test_reconstruction_on_several_cores_is_the_same_bits_as_chunk_by_chunk(monkeypatch) -> None:
-    """Catches a parallel reconstruction that drops, reorders or re-batches chunks: a real convolutional
-    autoencoder (whose results can depend on the batch size) gives the bits of a plain loop over chunks of
-    ``CHUNK``, on one core and on four."""
-    from magig_core.metrics import manifold
-
-    torch.manual_seed(0)
-    conv = torch.nn.Conv2d(3, 3, 3, padding=1)
-
-    class ConvAutoencoder:
-        def encode(self, images: torch.Tensor) -> torch.Tensor:
-            return conv(images)
-
-        def decode(self, latents: torch.Tensor) -> torch.Tensor:
-            return torch.sigmoid(latents)
-
-    images = torch.rand(19, 3, 16, 16, generator=torch.Generator().manual_seed(2))
-    with torch.no_grad():
-        expected = torch.cat([torch.sigmoid(conv(part)).clamp(0, 1) for part in images.split(manifold.CHUNK)])
-    for cores in (1, 4):
-        monkeypatch.setattr(manifold, "available_cores", lambda cores=cores: cores)
-        rebuilt = manifold.reconstruct(ConvAutoencoder(), images)
-        assert torch.equal(rebuilt, expected) and not rebuilt.requires_grad
