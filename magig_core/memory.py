@@ -28,8 +28,8 @@ def limit_heap_arenas(count: int) -> None:
     """Let glibc keep at most ``count`` malloc arenas (it allows 8 per core), before a server starts threads.
 
     Every thread that allocates may get an arena of its own, and memory freed in one stays there: with the
-    app's method, scoring and reconstruction threads a server climbed by 65–110 MB over six large uploads,
-    against 2–32 MB with two arenas on 2 cores. A no-op without glibc.
+    app's method and scoring threads a server climbed by up to 53 MB over six large uploads, against at most
+    32 MB with two arenas on 2 cores. A no-op without glibc.
     """
     mallopt = _mallopt()
     if mallopt is not None:
