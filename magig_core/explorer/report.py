@@ -75,21 +75,9 @@ def report_results(report: dict[str, Any]) -> dict[str, ScoredMethod]:
 def write_downloads(report: dict[str, Any], context: RunContext, results: Sequence[MethodResult],
                     folder: Path) -> list[Path]:
     """Write report.json, attributions.npz, maps.png and one heatmap PNG per method into ``folder``."""
-    return [write_report(report, folder), *write_map_files(context, results, folder)]
-
-
-def write_report(report: dict[str, Any], folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "report.json"
-    path.write_text(json.dumps(report, indent=2))
-    return path
-
-
-def write_map_files(context: RunContext, results: Sequence[MethodResult], folder: Path) -> list[Path]:
-    """attributions.npz, maps.png and one heatmap PNG per method: every file but the report (none needs a
-    score)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = [folder / "attributions.npz", folder / "maps.png"]
+    paths = [folder / "report.json", folder / "attributions.npz", folder / "maps.png"]
+    paths[0].write_text(json.dumps(report, indent=2))
     arrays: dict[str, np.ndarray] = {"input": context.image, "target": np.array(context.target)}
     for r in results:
         key = r.method.replace("-", "_")
@@ -98,8 +86,8 @@ def write_map_files(context: RunContext, results: Sequence[MethodResult], folder
         for name in ("gradient_frames", "contribution_frames", "accumulation", "accumulation_mass"):
             if getattr(r, name) is not None:
                 arrays[f"{key}_{name}"] = getattr(r, name)
-    np.savez_compressed(paths[0], **arrays)
-    export_figure(context, results).savefig(paths[1])
+    np.savez_compressed(paths[1], **arrays)
+    export_figure(context, results).savefig(paths[2])
     vmax = robust_max([saliency(r.attributions) for r in results])
     for r in results:
         path = folder / f"map_{r.method}.png"
