@@ -81,6 +81,36 @@ def test_relay_stops_its_run_within_one_step_of_being_closed() -> None:
     assert workers and not workers[0].is_alive()  # this relay's own worker: other runs may be alive elsewhere
 
 
+@pytest.mark.parametrize("after_close", ["progress", "items"])
+def test_a_closed_relay_never_waits_for_a_run_that_hands_over_again_before_its_next_stop_check(after_close) -> None:
+    """Catches a close that deadlocks: the run, woken once, reaches another hand-over (progress queued from
+    steps walked before the stop, or the results that follow a walk) before it polls the stop, and waits
+    there for a consumer that has gone, while the close waits for the run. A slow machine makes this likely."""
+    closed = threading.Event()
+
+    def run(should_stop, on_progress) -> Iterator[str]:
+        yield "first"
+        closed.wait(5)
+        if after_close == "progress":
+            time.sleep(0.03)  # past `every`: the next progress hands a Tick over
+            on_progress(0.5, "step queued before the stop")
+        else:
+            yield "scored"
+            yield "final"
+        yield "after"
+
+    stream = relay(run, every=0.02)
+    assert next(stream) == "first"
+    closer = threading.Thread(target=stream.close, daemon=True)
+    started = time.monotonic()
+    closer.start()
+    time.sleep(0.05)
+    closed.set()
+    closer.join(5)
+    assert not closer.is_alive(), "the close never returned: the run waits at a hand-over nobody will take"
+    assert time.monotonic() - started < 2.0
+
+
 def test_relay_yields_ticks_every_few_steps_and_passes_errors_on() -> None:
     """Catches a relay that yields once per method (a closed run would compute on for a whole method) or
     swallows the run's own error."""

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 import torch
 
-from magig_core.explorer.cancel import StopPoll
+from magig_core.explorer.cancel import RunCancelled, StopPoll
 from magig_core.explorer.service import Explorer, RunState
 from magig_core.explorer.settings import RunSettings
 from magig_core.models.devices import default_device
@@ -103,7 +103,9 @@ def relay(run: Callable[[StopPoll, Progress], Iterator[T]], *, every: float = TI
     ``run`` gets a stop poll and a progress callback and calls the callback at every path step; it runs in a
     thread that waits at every hand-over until the consumer asks for the next value. Closing this generator
     sets the stop poll, so ``run`` stops at its next step (raising) and the thread is joined before the close
-    returns: nothing keeps computing for a run nobody wants.
+    returns: nothing keeps computing for a run nobody wants. A hand-over after the close raises instead of
+    waiting: the run may reach one (progress queued from earlier steps, the results after a walk) before it
+    polls the stop, and a wait there would hold the close, and the visitor's slot, for ever.
     """
     stop = threading.Event()
     handed: queue.Queue[tuple[str, Any]] = queue.Queue()
@@ -111,8 +113,12 @@ def relay(run: Callable[[StopPoll, Progress], Iterator[T]], *, every: float = TI
     last = time.monotonic()
 
     def hand_over(value: T | Tick) -> None:
+        if stop.is_set():
+            raise RunCancelled("The run was closed.")
         handed.put(("value", value))
-        resume.acquire()
+        resume.acquire()  # the close releases once: the one hand-over that can be waiting then
+        if stop.is_set():
+            raise RunCancelled("The run was closed.")
 
     def progress(done: float, text: str) -> None:
         nonlocal last

