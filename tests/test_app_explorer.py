@@ -92,6 +92,24 @@ def test_observed_rates_replace_the_pass_count_guess():
     assert estimate(settings(steps=40), cost, history=history, device="cuda").source == "measured"
 
 
+def test_the_time_runs_took_beyond_their_walks_is_added_once_every_method_was_observed():
+    """Catches an estimate of the walks alone: a 32-point run spends about a third of its time on set-up and
+    scores, so the walks alone came out 30 % short."""
+    cost = PassSeconds(classifier_forward=0.004, classifier_backward=0.006)
+    history = RunHistory()
+    run = settings(steps=10, methods=("gig", "ma-gig"))
+    history.record("gig", run, "cpu", seconds=2.0)
+    history.record_overhead(run, "cpu", 1.0)
+    history.record_overhead(run, "cpu", 2.0)  # averaged with the earlier run, as the rates are
+    partly = estimate(settings(steps=20, methods=("gig", "ma-gig")), cost, history=history, device="cpu", workers=2)
+    assert partly.overhead == 0.0  # the guessed MA-GIG already counts its metric passes
+    history.record("ma-gig", run, "cpu", seconds=6.0)
+    observed = estimate(settings(steps=20, methods=("gig", "ma-gig")), cost, history=history, device="cpu", workers=2)
+    assert observed.total == pytest.approx(12.0 + 1.5)  # MA-GIG's 20 steps on its own worker, then the rest
+    line, _ = describe(observed, settings(steps=20), on_gpu=False)
+    assert "set-up and scores 2 s" in line and "**14 s**" in line
+
+
 def test_slow_cpu_runs_get_a_warning_with_cheaper_settings():
     slow = settings(steps=200, autoencoder="sd2", methods=("ma-gig", "mig"))
     cost = PassSeconds.from_hints(0.3, 4.3, "hints")

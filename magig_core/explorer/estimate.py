@@ -47,15 +47,16 @@ class Estimate:
     per_method: dict[str, float]
     source: str  # where the numbers come from, said next to them
     workers: int = 1  # methods that run side by side
+    overhead: float = 0.0  # set-up and the work after the last walk (scores, files), as earlier runs took
 
     @property
     def total(self) -> float:
         """Wall time: the methods spread over ``workers`` in the order they start (each takes the first free
-        worker), so the longest chain of methods on one worker."""
+        worker), so the longest chain of methods on one worker, plus the overhead."""
         finish = [0.0] * max(1, self.workers)
         for seconds in self.per_method.values():
             finish[finish.index(min(finish))] += seconds
-        return max(finish)
+        return max(finish) + self.overhead
 
 
 def method_steps(method: str, settings: RunSettings) -> int:
@@ -66,10 +67,12 @@ def method_steps(method: str, settings: RunSettings) -> int:
 
 
 class RunHistory:
-    """Seconds per step that finished runs took, per (method, models, device)."""
+    """Seconds per step that finished runs took, per (method, models, device), and the seconds a run spent
+    beyond its walks, per (models, device): about a second at 64 px, a third of a quick look."""
 
     def __init__(self) -> None:
         self._rates: dict[tuple[str, str, str, str], float] = {}
+        self._overheads: dict[tuple[str, str, str], float] = {}
         self._lock = threading.Lock()
 
     def record(self, method: str, settings: RunSettings, device: str, seconds: float) -> None:
@@ -82,6 +85,16 @@ class RunHistory:
     def rate(self, method: str, settings: RunSettings, device: str) -> float | None:
         with self._lock:
             return self._rates.get((method, settings.classifier, settings.autoencoder, device))
+
+    def record_overhead(self, settings: RunSettings, device: str, seconds: float) -> None:
+        key = (settings.classifier, settings.autoencoder, device)
+        with self._lock:
+            previous = self._overheads.get(key)
+            self._overheads[key] = seconds if previous is None else 0.5 * (previous + seconds)
+
+    def overhead(self, settings: RunSettings, device: str) -> float | None:
+        with self._lock:
+            return self._overheads.get((settings.classifier, settings.autoencoder, device))
 
 
 def method_seconds(method: str, settings: RunSettings, cost: PassSeconds, num_classes: int) -> float:
@@ -108,7 +121,8 @@ def estimate(settings: RunSettings, cost: PassSeconds, num_classes: int | None =
             per_method[method] = method_seconds(method, settings, cost, num_classes or 1000)
     source = cost.source if not observed else ("from earlier runs" if observed == len(per_method)
                                                else f"from earlier runs and {cost.source}")
-    return Estimate(per_method, source, workers)
+    overhead = history.overhead(settings, device) if history is not None and observed == len(per_method) else None
+    return Estimate(per_method, source, workers, overhead or 0.0)
 
 
 GPU_MAX_SECONDS_ENV = "MAGIG_GPU_MAX_SECONDS"
@@ -129,7 +143,8 @@ def gpu_seconds(result: Estimate, *, minimum: float = 20.0, maximum: float | Non
 
 def describe(result: Estimate, settings: RunSettings, *, on_gpu: bool) -> tuple[str, str | None]:
     """A one-line estimate for the UI and, for slow CPU runs, a warning proposing cheaper settings."""
-    parts = ", ".join(f"{method_spec(m).label} {_duration(s)}" for m, s in result.per_method.items())
+    parts = ", ".join([f"{method_spec(m).label} {_duration(s)}" for m, s in result.per_method.items()]
+                      + ([f"set-up and scores {_duration(result.overhead)}"] if result.overhead else []))
     line = f"Estimated run time: **{_duration(result.total)}** ({parts}; {result.source})."
     if on_gpu or result.total <= SLOW_RUN_SECONDS:
         return line, None

@@ -7,6 +7,7 @@ only translates widgets to ``RunSettings`` and ``RunState`` to widgets.
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -64,6 +65,7 @@ class RunState:
     complete: bool = False
     from_cache: bool = False
     live: LiveMap | None = None  # the running method's map while its path is walked (``run(live=True)``)
+    overhead_seconds: float | None = None  # a complete run's set-up plus its time after the last walk ended
 
     @property
     def scored(self) -> bool:
@@ -208,6 +210,8 @@ class Explorer:
         self.cache.put(run_key(image01, state.settings), (state.context, list(state.results)))
         for result in state.results:
             self.history.record(result.method, state.settings, str(self.device), result.seconds)
+        if state.overhead_seconds is not None:
+            self.history.record_overhead(state.settings, str(self.device), state.overhead_seconds)
 
     @visitor_call
     def run(
@@ -226,6 +230,7 @@ class Explorer:
         for it and at every path step. Raises ``ImageInputError``/``SettingsError`` for bad input and
         ``RunCancelled`` when stopped.
         """
+        started = time.perf_counter()
         classifier, autoencoder, settings, notes = self.models(settings)
         settings = validate(settings, on_gpu=self.on_gpu,
                             num_classes=len(getattr(classifier, "class_names", None) or []) or None)
@@ -234,12 +239,14 @@ class Explorer:
         distance = self.distance()
         context = prepare(image01, classifier, settings, distance, autoencoder)
         state = RunState(settings, context, [], notes)
+        set_up = time.perf_counter() - started
         yield state
         draws = any(method_spec(m).draws_references for m in settings.methods)
         references = self.references(tuple(image01.shape[-2:])) if draws else None
         # background work (the gallery warm-up) gives way to any visitor within a step: nobody waits for it
         expected = 0.0 if self.activity.in_background else self.estimate(settings).total
         ready: dict[int, MethodResult] = {}
+        walks_ended = time.perf_counter()
         with self.slots.hold(expected, should_stop):
             for index, result in stream_methods(image01, classifier, autoencoder, settings, context, distance,
                                                 references=references, should_stop=should_stop,
@@ -249,9 +256,11 @@ class Explorer:
                     yield replace(state, live=result)
                     continue
                 ready[index] = result
+                if result.pending and len(ready) == len(settings.methods):
+                    walks_ended = time.perf_counter()
                 state = replace(state, results=[ready[i] for i in sorted(ready)])
                 yield state
-        yield replace(state, complete=True)
+        yield replace(state, complete=True, overhead_seconds=set_up + time.perf_counter() - walks_ended)
 
     def parallel_methods(self) -> int:
         """Methods of one run that walk side by side: on a CPU, as many as the run's share of the cores
