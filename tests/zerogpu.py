@@ -19,6 +19,7 @@ a ZeroGPU Space sets.
 
 from __future__ import annotations
 
+import faulthandler
 import functools
 import multiprocessing
 import os
@@ -88,11 +89,12 @@ class EmulatedZeroGPU:
             args_queue: SimpleQueue = SimpleQueue()
             results: SimpleQueue = SimpleQueue()
             stop = FORK.Event()
-            worker = FORK.Process(target=_worker, args=(task, args_queue, results, stop, self.failure == "abort"),
-                                  daemon=True)
+            limit = call.duration * self.duration_factor
+            worker = FORK.Process(target=_worker, daemon=True,
+                                  args=(task, args_queue, results, stop, self.failure == "abort", limit))
             worker.start()
             call.pid = worker.pid
-            deadline = threading.Timer(call.duration * self.duration_factor, _kill, (worker,))  # ZeroGPU's limit
+            deadline = threading.Timer(limit, _kill, (worker,))  # ZeroGPU's limit
             deadline.daemon = True
             deadline.start()
             threading.Thread(target=_sentinel, args=(worker, results, call, deadline), daemon=True).start()
@@ -127,8 +129,13 @@ def _receive(results: SimpleQueue) -> tuple[str, Any]:
 
 
 def _worker(task: Callable[..., Iterator[Any]], args_queue: SimpleQueue, results: SimpleQueue,
-            stop: Any, abort_after_first: bool) -> None:
-    """The forked worker: run the generator, send each value, close it at the first yield after a stop."""
+            stop: Any, abort_after_first: bool, limit: float) -> None:
+    """The forked worker: run the generator, send each value, close it at the first yield after a stop.
+
+    Shortly before it is killed for running past ``limit``, it prints every thread's stack: a worker that waits
+    for something its parent held at the fork shows where.
+    """
+    faulthandler.dump_traceback_later(max(0.1, limit - 0.5), file=sys.stderr)
     args, kwargs = args_queue.get()
     generator = task(*args, **kwargs)
     while True:

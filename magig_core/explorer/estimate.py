@@ -18,6 +18,7 @@ from torch import nn
 
 from magig_core.attribution import method_spec
 from magig_core.explorer.settings import RunSettings
+from magig_core.forking import ChildSafeLock
 from magig_core.models.zoo import fastest_autoencoder
 
 SLOW_RUN_SECONDS = 60.0  # above this a CPU user is warned and offered cheaper settings
@@ -180,7 +181,7 @@ def _duration(seconds: float) -> str:
 
 
 _MEASURED: dict[tuple, PassSeconds] = {}
-_MEASURE_LOCK = threading.Lock()
+_MEASURE_LOCK = ChildSafeLock()  # held while passes are timed: see magig_core.forking
 
 
 def measure_pass_cost(classifier: nn.Module, autoencoder: nn.Module | None, size: tuple[int, int], *,

@@ -43,6 +43,7 @@ from magig_core.explorer.result_cache import ResultCache, run_key
 from magig_core.explorer.settings import RunSettings, validate
 from magig_core.explorer.slots import RunSlots
 from magig_core.explorer.warmup import Activity, Warmer, plan, visitor_call
+from magig_core.forking import ChildSafeLock
 from magig_core.images import ImageSource
 from magig_core.metrics import load_frame_distance
 from magig_core.metrics.perceptual import FrameDistance
@@ -91,7 +92,7 @@ class Explorer:
         self.examples: list[Example] = gallery()
         self.activity = Activity()  # visitor calls in progress; background warm-up yields to them
         self._distance: FrameDistance | None = None
-        self._distance_lock = threading.Lock()
+        self._distance_lock = ChildSafeLock()  # held while LPIPS loads: see magig_core.forking
         self._banks: dict[tuple[int, int], torch.Tensor] = {}
         self._plans: OrderedDict[str, float] = OrderedDict()  # visitor → expected seconds of their next run
         self._plans_lock = threading.Lock()

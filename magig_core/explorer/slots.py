@@ -16,6 +16,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from magig_core.explorer.cancel import RunCancelled, StopPoll, never
+from magig_core.forking import start_afresh_in_forked_children
 
 POLL_SECONDS = 0.05  # how often a waiting run checks whether it is still wanted
 
@@ -29,6 +30,12 @@ class RunSlots:
         self.limit = limit
         self._holders: dict[int, tuple[float, float]] = {}  # token → (start time, expected seconds)
         self._tokens = itertools.count()
+        self._changed = threading.Condition()
+        start_afresh_in_forked_children(self)
+
+    def start_afresh_after_fork(self) -> None:
+        """A forked worker runs alone: the holders were its parent's threads, which it does not have."""
+        self._holders.clear()
         self._changed = threading.Condition()
 
     @contextmanager

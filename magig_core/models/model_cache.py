@@ -6,13 +6,14 @@ model ever loaded would exhaust memory when a user tries all of them.
 
 from __future__ import annotations
 
-import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Literal
 
 import torch
 from torch import nn
+
+from magig_core.forking import ChildSafeLock
 
 ModelKind = Literal["classifier", "autoencoder"]
 DEFAULT_CACHE_SIZE = 3
@@ -23,7 +24,7 @@ class ModelCache:
 
     def __init__(self, maxsize: int = DEFAULT_CACHE_SIZE) -> None:
         self._entries: OrderedDict[Hashable, nn.Module] = OrderedDict()
-        self._lock = threading.RLock()
+        self._lock = ChildSafeLock(reentrant=True)  # held for a whole load: see magig_core.forking
         self.maxsize = maxsize
 
     @property
