@@ -120,7 +120,7 @@ def main() -> None:
     parser.add_argument("--images-at", default="",
                         help="fewer images at these point counts (N:images,...); the others use every image")
     parser.add_argument("--stability-images", type=int, default=50)
-    parser.add_argument("--sweeps", default="32:1/2/4/8:50,200:1/2/4:20",
+    parser.add_argument("--sweeps", default="32:1/2/4/8:50,200:1/2/4:50",
                         help="averaging sweeps N:K1/K2/...:images (2·max K runs per image at N, N − 1, ...)")
     parser.add_argument("--chunk", type=int, default=5, help="images per explain() call (lockstep batch)")
     parser.add_argument("--workers", type=int, default=2, help="processes of one thread each")
